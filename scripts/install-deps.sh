@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what ait-llm needs on Debian 12: the Debian packages, then (only where Debian
+# lacks something) pinned PyPI packages into the project venv .venv (--system-site-packages,
+# so Debian's torch/numpy stay visible). Idempotent and quiet when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev libhwy-dev libtbb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
+  python3 python3-venv python3-numpy python3-pytest python3-torch
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Project venv on top of Debian's interpreter; PyPI packages pinned in requirements.txt.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; then
+  echo "install-deps: creating .venv (system site packages visible)"
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+if [ -s scripts/requirements.txt ]; then
+  stamp=.venv/.requirements.sha
+  want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "install-deps: installing pinned PyPI packages into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
+    echo "$want" > "$stamp"
+  fi
+fi
