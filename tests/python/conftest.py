@@ -1,0 +1,52 @@
+"""Shared fixtures: where the built programs are, and a reader bridge for checking
+our tensor readers against numpy/torch."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("AIT_BUILD_DIR", REPO / "build"))
+
+
+def build_program(name):
+    path = BUILD / "bin" / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run 'make build' first (or set AIT_BUILD_DIR)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def ait():
+    """Path of the `ait` program."""
+    return build_program("ait")
+
+
+@pytest.fixture(scope="session")
+def tensor_json():
+    """tensor_json(path) -> {name: {"dtype", "shape", "has_data", "values"}} read by our
+    C++ readers; raises AssertionError with the reader's message on failure."""
+    tool = build_program("ait_tensor_json")
+
+    def read(path):
+        r = subprocess.run([tool, str(path)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(r.stderr.strip())
+        return json.loads(r.stdout)
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def tensor_json_error():
+    """tensor_json_error(path) -> the reader's error message (asserts that it fails)."""
+    tool = build_program("ait_tensor_json")
+
+    def read(path):
+        r = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, f"expected a read error, got rc={r.returncode}: {r.stdout[:200]}"
+        return r.stderr.strip()
+
+    return read
