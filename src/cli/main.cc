@@ -1,1 +1,47 @@
-int main() { return 0; }
+// `ait`: the command-line program. `ait llm <subcommand> ...`, as the original.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ait llm <command> [options]\n"
+    "\n"
+    "Find the root cause of precision problems in LLM inference.\n"
+    "\n"
+    "commands:\n"
+    "  compare (cc)   pair the tensors of a golden and a 'my' dump (or two files), score every\n"
+    "                 pair (cosine similarity, relative/absolute error, KL divergence, ...),\n"
+    "                 write a CSV report and name the first diverging pair\n"
+    "\n"
+    "Run 'ait llm <command> --help' for the options of a command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && (args[0] == "--version" || args[0] == "-V")) {
+    std::printf("ait-llm %s\n", AIT_VERSION);
+    return ait::cli::kExitOk;
+  }
+  auto is_help = [](const std::string& a) { return a == "-h" || a == "--help"; };
+  if ((!args.empty() && is_help(args[0])) || (args.size() >= 2 && args[0] == "llm" && is_help(args[1]))) {
+    std::fputs(kUsage, stdout);
+    return ait::cli::kExitOk;
+  }
+  if (args.size() < 2 || args[0] != "llm") {
+    if (!args.empty() && args[0] != "llm") std::fprintf(stderr, "ait: unknown component '%s'\n\n", args[0].c_str());
+    std::fputs(kUsage, stderr);
+    return ait::cli::kExitUsage;
+  }
+  const std::string& command = args[1];
+  std::vector<std::string> rest(args.begin() + 2, args.end());
+  if (command == "compare" || command == "cc") return ait::cli::RunCompare(rest);
+  std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return ait::cli::kExitUsage;
+}

@@ -1,0 +1,54 @@
+# ait-llm: thin wrapper over CMake. `make demo` and `make test` work on a fresh Debian 12
+# machine: both install what is missing first (scripts/install-deps.sh).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+PYTHON     := .venv/bin/python
+FUZZ_SECONDS ?= 15
+
+.PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo bench clean help
+
+all: build
+
+help:
+	@echo "make demo   install deps, build, run the demo compare on generated dumps"
+	@echo "make test   install deps, build, run every test (unit, python, sanitizers, fuzz)"
+	@echo "make build  build only; the program lands at $(BUILD)/bin/ait"
+	@echo "make bench  run the benchmarks; results go to docs/PERFORMANCE.md by hand"
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@cmake --build $(BUILD) -j $(JOBS)
+
+unit-test: build
+	@$(BUILD)/bin/ait_unit_tests --gtest_brief=1
+
+python-test: build
+	@AIT_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
+
+$(ASAN_BUILD)/build.ninja:
+	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DAIT_SANITIZE=ON -DAIT_FUZZ=ON -DAIT_BENCH=OFF >/dev/null
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz target
+# for FUZZ_SECONDS each.
+sanitize-test: deps $(ASAN_BUILD)/build.ninja
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@$(ASAN_BUILD)/bin/ait_unit_tests --gtest_brief=1
+	@bash scripts/run-fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
+
+test: build sanitize-test unit-test python-test
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+bench: build
+	@bash scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,55 @@
+// Comparing tensor pairs: load both files, apply the original's batch broadcast / tile
+// rule when asked, pre-check (counts, NaN/inf), and score with ComputePairMetrics.
+// Scoring never knows which pairing strategy produced the pairs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ait/metrics.h"
+
+namespace ait {
+
+// One (golden, my) pair to score, as a pairing strategy produced it.
+struct TensorPair {
+  std::string token_id;  // the token (execute count) folder; "0" when there is none
+  std::string data_id;   // running index of the pair within the report
+  std::string golden_path;
+  std::string my_path;
+  std::string label;     // what the pair is (relative path, operation name); for summaries
+};
+
+// What the report says of one side: filled whenever the file could be read.
+struct TensorInfo {
+  std::string dtype;  // torch spelling, e.g. "torch.float16"
+  std::string shape;  // "[1, 2, 3]"
+  bool has_stats = false;  // false when a dim is 0 or the file held a description only
+  SideStats stats;
+};
+
+struct CompareRow {
+  TensorPair pair;
+  std::optional<TensorInfo> golden, my;
+  std::optional<PairMetrics> metrics;  // present exactly when cmp_fail_reason is empty
+  std::string fail_reason;             // the original's cmp_fail_reason
+};
+
+struct CompareOptions {
+  // Apply the ATB-vs-ATB batch rule: numpy-style broadcast, else tile the tensor with the
+  // smaller dim 0 when the larger dim 0 is a multiple of it.
+  bool broadcast = false;
+  // Worker threads for CompareAll (0 = all cores).
+  int threads = 0;
+};
+
+// Scores one pair. Never throws for bad files: they become fail_reason.
+CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options);
+
+// Scores many pairs in parallel; rows come back in the order of `pairs`.
+// `progress(done, total)` is called from worker threads (serialize inside if needed).
+std::vector<CompareRow> CompareAll(const std::vector<TensorPair>& pairs, const CompareOptions& options,
+                                   const std::function<void(size_t, size_t)>& progress = nullptr);
+
+}  // namespace ait

@@ -1,0 +1,45 @@
+// Compare reports: the original's 22-column CSV, and the end-of-run summary.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ait/compare.h"
+
+namespace ait {
+
+// The 22 CSV columns of the original, in order (FORMATS.md 7.7).
+const std::vector<std::string>& CsvColumns();
+
+// A double as Python's repr() prints it ("1.0", "0.1", "1e-05", "nan", "inf").
+std::string PythonFloatRepr(double v);
+
+// Removes rows where exactly one side is torch.int8 (int8 compares only with int8), as
+// the original intends (its filter skips a row after each removal; ours does not).
+// Returns how many rows were removed.
+size_t DropMixedInt8Rows(std::vector<CompareRow>& rows);
+
+// Cells of one row, in CsvColumns() order.
+std::vector<std::string> CsvCells(const CompareRow& row);
+
+// Writes `dir`/ait_cmp_report_{YYYYmmddHHMMSS}.csv (a `_N` suffix if that name exists),
+// creating `dir` if needed, atomically. Returns the path written. Throws ait::Error.
+std::filesystem::path WriteCsvReport(const std::filesystem::path& dir, const std::vector<CompareRow>& rows);
+
+struct CompareSummary {
+  size_t pairs = 0, compared = 0, failed = 0, dropped_int8 = 0;
+  std::vector<std::pair<std::string, size_t>> fail_reasons;  // reason -> count, most frequent first
+  std::vector<size_t> worst;             // row indices, lowest cosine similarity first
+  std::optional<size_t> first_divergent;  // first row in execution order with cosine < threshold
+  double threshold = 0.99;
+};
+
+CompareSummary Summarize(const std::vector<CompareRow>& rows, double cosine_threshold, size_t worst_count);
+// The summary as text for a terminal.
+std::string FormatSummary(const CompareSummary& summary, const std::vector<CompareRow>& rows);
+// One pair's metrics as an aligned two-column table.
+std::string FormatPairTable(const CompareRow& row);
+
+}  // namespace ait

@@ -1,0 +1,61 @@
+#include "args.h"
+
+namespace ait::cli {
+
+std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, const std::vector<OptionAlias>& aliases,
+                                       const std::vector<std::string>& long_options) {
+  std::vector<std::string> out;
+  bool rest_positional = false;
+  for (const std::string& arg : args) {
+    if (rest_positional || arg.size() < 2 || arg[0] != '-') {
+      out.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      rest_positional = true;
+      out.push_back(arg);
+      continue;
+    }
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq);
+    bool done = false;
+    for (const OptionAlias& a : aliases) {
+      if (name == a.short_form) {
+        out.push_back(a.long_form + value);
+        done = true;
+        break;
+      }
+    }
+    if (done) continue;
+    if (name.rfind("--", 0) == 0) {
+      std::string match;
+      int matches = 0;
+      for (const std::string& opt : long_options) {
+        if (opt == name) {
+          matches = 1;
+          match = opt;
+          break;
+        }
+        if (opt.rfind(name, 0) == 0) {
+          ++matches;
+          match = opt;
+        }
+      }
+      if (matches == 1) {
+        out.push_back(match + value);
+        continue;
+      }
+    }
+    out.push_back(arg);
+  }
+  return out;
+}
+
+std::string AliasFormatter::make_option_name(const CLI::Option* opt, bool positional) const {
+  std::string name = CLI::Formatter::make_option_name(opt, positional);
+  for (const OptionAlias& a : aliases_)
+    if (name.find(a.long_form) != std::string::npos) return a.short_form + ", " + name;
+  return name;
+}
+
+}  // namespace ait::cli

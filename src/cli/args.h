@@ -1,0 +1,40 @@
+// Argument conventions of the original (argparse): multi-letter single-dash options
+// (`-gp`) and unique prefixes of long options (`--golden` for `--golden-path`). CLI11 has
+// neither, so argv is rewritten to canonical long options before CLI11 parses it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ait::cli {
+
+struct OptionAlias {
+  std::string short_form;  // "-gp"
+  std::string long_form;   // "--golden-path"
+};
+
+// Rewrites `args` (without the program and subcommand names): each short form becomes its
+// long form (also in `-gp=x` form), and a `--prefix` that starts exactly one long option
+// becomes that option. Ambiguous prefixes are left for CLI11 to reject.
+std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, const std::vector<OptionAlias>& aliases,
+                                       const std::vector<std::string>& long_options);
+
+// A CLI11 help formatter that shows "-gp, --golden-path" for aliased options.
+class AliasFormatter : public CLI::Formatter {
+ public:
+  explicit AliasFormatter(std::vector<OptionAlias> aliases) : aliases_(std::move(aliases)) {}
+  std::string make_option_name(const CLI::Option* opt, bool positional) const override;
+
+ private:
+  std::vector<OptionAlias> aliases_;
+};
+
+// Exit codes of every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the work could not be done (unreadable input, unwritable output)
+inline constexpr int kExitUsage = 2;    // bad arguments (as argparse)
+
+}  // namespace ait::cli

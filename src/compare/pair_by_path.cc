@@ -1,0 +1,218 @@
+// Path pairing for two same-layout dumps, and the execution order of dump paths.
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "ait/pairing.h"
+#include "ait/tensor_io.h"
+
+namespace ait {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxFiles = 10'000'000;
+
+bool IsDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// `{dev}_{pid}` as ATB writes it (`0_1234`) or as the torch hook does (`cpu_1234`, `npu0_1234`).
+bool IsDevicePidFolder(const std::string& name) {
+  static const std::regex re(R"([A-Za-z]*[0-9]*_[0-9]+)");
+  return std::regex_match(name, re);
+}
+
+std::vector<fs::path> Subfolders(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_directory(ec) && !e.is_symlink(ec)) out.push_back(e.path());
+  return out;
+}
+
+bool HasTensorFiles(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec) && IsTensorFile(e.path().string())) return true;
+  return false;
+}
+
+// Descends from what the user named to the folder whose children are token folders.
+fs::path ResolveDumpRoot(fs::path root) {
+  if (fs::is_directory(root / "ait_dump")) root /= "ait_dump";
+  for (const char* step : {"tensors", "torch_tensors"}) {
+    if (fs::is_directory(root / step)) {
+      root /= step;
+      break;
+    }
+  }
+  auto subs = Subfolders(root);
+  if (subs.size() == 1 && IsDevicePidFolder(subs[0].filename().string()) && !HasTensorFiles(root)) root = subs[0];
+  return root;
+}
+
+std::vector<std::string> ListTensorFiles(const fs::path& root) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+  if (ec) Fail(root.string(), "cannot list folder ({})", ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) Fail(root.string(), "cannot list folder ({})", ec.message());
+    if (it.depth() > kMaxDepth) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && !it->is_symlink(ec) && IsTensorFile(it->path().filename().string())) {
+      out.push_back(fs::relative(it->path(), root).generic_string());
+      if (out.size() > kMaxFiles) Fail(root.string(), "more than {} tensor files", kMaxFiles);
+    }
+  }
+  return out;
+}
+
+// Post-order ranks of module names from a torch dump's model_tree.json.
+std::unordered_map<std::string, size_t> ReadModuleOrder(const fs::path& root) {
+  std::unordered_map<std::string, size_t> order;
+  std::ifstream in(root / "model_tree.json");
+  if (!in) return order;
+  nlohmann::json tree = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (tree.is_discarded()) return order;
+  std::function<void(const nlohmann::json&, int)> walk = [&](const nlohmann::json& node, int depth) {
+    if (!node.is_object() || depth > kMaxDepth) return;
+    if (auto c = node.find("children"); c != node.end() && c->is_array())
+      for (const auto& child : *c) walk(child, depth + 1);
+    if (auto n = node.find("name"); n != node.end() && n->is_string()) order.emplace(n->get<std::string>(), order.size());
+  };
+  walk(tree, 0);
+  return order;
+}
+
+// Sort key of one path segment: (rank, number, text).
+struct SegmentKey {
+  int rank;
+  int64_t number;
+  std::string_view text;
+  auto operator<=>(const SegmentKey&) const = default;
+};
+
+SegmentKey KeyOf(std::string_view seg) {
+  auto leading_number = [](std::string_view s, int64_t* n) {
+    size_t i = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == 0 || i > 18) return false;
+    std::from_chars(s.data(), s.data() + i, *n);
+    return i == s.size() || s[i] == '_';
+  };
+  auto trailing_number = [](std::string_view s) {
+    size_t end = s.find('.');
+    if (end == std::string_view::npos) end = s.size();
+    size_t i = end;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') --i;
+    int64_t n = 0;
+    if (i < end && end - i <= 18) std::from_chars(s.data() + i, s.data() + end, n);
+    return n;
+  };
+  int64_t n = 0;
+  if (seg == "before") return {0, 0, ""};
+  if (seg == "after") return {2, 0, ""};
+  if (seg.starts_with("intensor") || seg.starts_with("inTensor") || seg.starts_with("input"))
+    return {0, trailing_number(seg), seg};
+  if (seg.starts_with("outtensor") || seg.starts_with("outTensor") || seg.starts_with("output"))
+    return {2, trailing_number(seg), seg};
+  if (leading_number(seg, &n)) return {1, n, seg};
+  return {1, -1, seg};
+}
+
+// Torch module folder names: children (longer dotted names) before their parent.
+int CompareModuleNames(std::string_view a, std::string_view b) {
+  while (true) {
+    size_t da = a.find('.'), db = b.find('.');
+    std::string_view ha = a.substr(0, da), hb = b.substr(0, db);
+    if (ha != hb) {
+      int64_t na = 0, nb = 0;
+      bool num = IsDigits(ha) && IsDigits(hb) && ha.size() <= 18 && hb.size() <= 18;
+      if (num) {
+        std::from_chars(ha.data(), ha.data() + ha.size(), na);
+        std::from_chars(hb.data(), hb.data() + hb.size(), nb);
+        return na < nb ? -1 : 1;
+      }
+      return ha < hb ? -1 : 1;
+    }
+    if (da == std::string_view::npos && db == std::string_view::npos) return 0;
+    if (da == std::string_view::npos) return 1;  // a is the parent: after
+    if (db == std::string_view::npos) return -1;
+    a.remove_prefix(da + 1);
+    b.remove_prefix(db + 1);
+  }
+}
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+bool ExecutionOrderLess(const std::string& a, const std::string& b,
+                        const std::unordered_map<std::string, size_t>& module_order) {
+  auto sa = Split(a), sb = Split(b);
+  for (size_t i = 0; i < sa.size() && i < sb.size(); ++i) {
+    if (sa[i] == sb[i]) continue;
+    const bool dir_a = i + 1 < sa.size(), dir_b = i + 1 < sb.size();
+    // Torch module folders ("root.model.layers.0") are ordered as modules complete.
+    if (dir_a && dir_b && sa[i].starts_with("root") && sb[i].starts_with("root")) {
+      auto ia = module_order.find(std::string(sa[i])), ib = module_order.find(std::string(sb[i]));
+      if (ia != module_order.end() && ib != module_order.end()) return ia->second < ib->second;
+      return CompareModuleNames(sa[i], sb[i]) < 0;
+    }
+    SegmentKey ka = KeyOf(sa[i]), kb = KeyOf(sb[i]);
+    if (ka != kb) return ka < kb;
+  }
+  return sa.size() < sb.size();
+}
+
+PairingResult PairByRelativePath(const fs::path& golden, const fs::path& my) {
+  for (const auto& [path, what] : {std::pair{golden, "golden path"}, std::pair{my, "my path"}})
+    if (!fs::is_directory(path)) Fail(path.string(), "{} is not a folder", what);
+  PairingResult result;
+  result.strategy = "same layout (files paired by relative path)";
+  result.golden_root = ResolveDumpRoot(golden);
+  result.my_root = ResolveDumpRoot(my);
+  std::vector<std::string> g = ListTensorFiles(result.golden_root), m = ListTensorFiles(result.my_root);
+  std::set<std::string> my_set(m.begin(), m.end());
+  std::set<std::string> golden_set(g.begin(), g.end());
+  std::vector<std::string> common;
+  for (const auto& rel : g) (my_set.count(rel) ? common : result.only_in_golden).push_back(rel);
+  for (const auto& rel : m)
+    if (!golden_set.count(rel)) result.only_in_my.push_back(rel);
+  auto order = ReadModuleOrder(result.golden_root);
+  auto less = [&](const std::string& x, const std::string& y) { return ExecutionOrderLess(x, y, order); };
+  std::sort(common.begin(), common.end(), less);
+  std::sort(result.only_in_golden.begin(), result.only_in_golden.end(), less);
+  std::sort(result.only_in_my.begin(), result.only_in_my.end(), less);
+  for (size_t i = 0; i < common.size(); ++i) {
+    TensorPair p;
+    std::string_view first = Split(common[i]).front();
+    p.token_id = IsDigits(first) && common[i].find('/') != std::string::npos ? std::string(first) : "0";
+    p.data_id = std::to_string(i);
+    p.golden_path = (result.golden_root / common[i]).string();
+    p.my_path = (result.my_root / common[i]).string();
+    p.label = common[i];
+    result.pairs.push_back(std::move(p));
+  }
+  return result;
+}
+
+}  // namespace ait

@@ -1,0 +1,34 @@
+#include "ait/log.h"
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+namespace ait {
+namespace {
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+}
+
+std::optional<LogLevel> ParseLogLevel(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (n == "debug" || n == "notset") return LogLevel::kDebug;
+  if (n == "info") return LogLevel::kInfo;
+  if (n == "warning" || n == "warn") return LogLevel::kWarning;
+  if (n == "error") return LogLevel::kError;
+  if (n == "fatal" || n == "critical") return LogLevel::kCritical;
+  return std::nullopt;
+}
+
+void SetLogLevel(LogLevel level) { g_level = level; }
+LogLevel GetLogLevel() { return g_level; }
+bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
+
+void LogLine(LogLevel level, std::string_view message) {
+  const char* tag = level >= LogLevel::kError ? "error" : level >= LogLevel::kWarning ? "warning"
+                    : level >= LogLevel::kInfo ? "info" : "debug";
+  std::string line = fmt::format("[{}] {}\n", tag, message);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace ait
