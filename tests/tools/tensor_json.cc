@@ -1,12 +1,25 @@
 // Test tool: prints every tensor of a file as JSON ({"name": {"dtype", "shape",
-// "values"}}) using the toolkit's readers, so Python tests can check them against
-// numpy/torch. Exit 1 with the reader's message on error.
+// "has_data", "values"}}) using the toolkit's readers, so Python tests can check them
+// against numpy/torch. NaN and infinities are printed as NaN/Infinity (Python's json reads
+// them). Exit 1 with the reader's message on error.
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ait/convert.h"
 #include "ait/tensor_io.h"
+
+namespace {
+
+std::string Number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v < 0 ? "-Infinity" : "Infinity";
+  return fmt::format("{}", v);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -18,19 +31,14 @@ int main(int argc, char** argv) {
     std::string out = "{";
     for (size_t k = 0; k < all.size(); ++k) {
       const auto& [name, t] = all[k];
-      out += fmt::format("{}\"{}\": {{\"dtype\": \"{}\", \"shape\": [", k ? ", " : "", name, ait::ShortName(t.dtype));
-      for (size_t i = 0; i < t.shape.size(); ++i) out += fmt::format("{}{}", i ? ", " : "", t.shape[i]);
-      out += "], \"has_data\": ";
-      out += t.has_data ? "true" : "false";
-      out += ", \"values\": [";
+      nlohmann::json desc = {{"dtype", ait::ShortName(t.dtype)}, {"shape", t.shape}, {"has_data", t.has_data}};
+      std::string d = desc.dump();
+      d.pop_back();  // reopen the object to append the values array
+      out += fmt::format("{}{}: {}, \"values\": [", k ? ", " : "", nlohmann::json(name).dump(), d);
       if (t.has_data && ait::IsConvertible(t.dtype)) {
         std::vector<double> v(static_cast<size_t>(t.numel()));
         ait::ConvertToFloat64(t.dtype, t.data, v.size(), v.data());
-        for (size_t i = 0; i < v.size(); ++i) {
-          if (std::isnan(v[i])) out += i ? ", NaN" : "NaN";
-          else if (std::isinf(v[i])) out += fmt::format("{}{}Infinity", i ? ", " : "", v[i] < 0 ? "-" : "");
-          else out += fmt::format("{}{}", i ? ", " : "", v[i]);
-        }
+        for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Number(v[i]);
       }
       out += "]}";
     }

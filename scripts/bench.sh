@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Benchmarks, each reported as a ratio against a baseline measured in the same run:
+#  1. the metric kernel (Google Benchmark, GB/s per core) vs a naive scalar two-pass kernel;
+#  2. end to end: `ait llm compare` of two folders of 120 pairs (512 Ki elements, fp32
+#     golden vs fp16 my) vs `cat` reading the same files (page cache warm for both), and vs
+#     a torch re-creation of the original Python tool's per-pair computation.
+set -euo pipefail
+BUILD=${1:-build}
+REPS=${BENCH_REPS:-5}
+DATA=${BENCH_DIR:-out/bench}
+PY=${PYTHON:-.venv/bin/python}
+
+echo "== metric kernel (Google Benchmark) =="
+"$BUILD/bin/metrics_bench" --benchmark_min_time=0.5 2>/dev/null
+
+echo
+echo "== end to end: compare 120 pairs vs cat =="
+if [ ! -f "$DATA/.complete" ]; then
+  rm -rf "$DATA"
+  "$BUILD/bin/ait_make_bench_dumps" "$DATA" --pairs 120 --elements 524288
+  touch "$DATA/.complete"
+fi
+files=$(find "$DATA/golden" "$DATA/my" -name '*.bin' | sort)
+bytes=$(cat $files | wc -c)
+cat $files > /dev/null  # warm the page cache
+
+calc() { awk "BEGIN { print $* }"; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+time_it() {  # prints seconds of one run of "$@"
+  local t0 t1
+  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
+  calc "$t1 - $t0"
+}
+cat_files() { cat $files > /dev/null; }
+run_compare() { "$BUILD/bin/ait" llm compare -gp "$DATA/golden" -mp "$DATA/my" -o "$DATA/report" -l error; }
+original_style() { "$PY" bench/original_style_compare.py "$DATA/golden" "$DATA/my"; }
+
+cat_s=$(for i in $(seq "$REPS"); do time_it cat_files; done | median)
+cmp_s=$(for i in $(seq "$REPS"); do time_it run_compare; done | median)
+orig_s=$(for i in 1; do time_it original_style; done | median)
+rm -rf "$DATA/report"
+printf 'data: %d pairs, %.0f MiB read\n' 120 "$(calc "$bytes / 1048576")"
+printf '| %-44s | %9s | %9s |\n' "run (median of $REPS, page cache warm)" "seconds" "vs cat"
+printf '| %-44s | %9.3f | %8.2fx |\n' "cat (baseline)" "$cat_s" 1
+printf '| %-44s | %9.3f | %8.2fx |\n' "ait llm compare" "$cmp_s" "$(calc "$cmp_s / $cat_s")"
+printf '| %-44s | %9.3f | %8.2fx |\n' "original-style torch per-pair loop (1 run)" "$orig_s" "$(calc "$orig_s / $cat_s")"
