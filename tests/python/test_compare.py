@@ -103,24 +103,23 @@ def test_file_pair_npy_fp32_vs_fp16(ait, tmp_path, rng):
 def test_file_pair_torch_saved_views_and_dtypes(ait, tmp_path, dtype):
     torch.manual_seed(0)
     base = torch.randn(64, 48)
-    golden = base.t()  # a non-contiguous view
-    my = (base * 1.001).to(dtype)[::2]  # a strided view in another dtype
+    golden = base.t()  # a transposed, non-contiguous view
     torch.save(golden, tmp_path / "golden.pth")
-    torch.save(my, tmp_path / "my.pt")
-    g_np = golden.numpy()
-    np.save(tmp_path / "golden_ref.npy", g_np)
+    # The same values through numpy (a Fortran-order .npy): a perfect match.
+    np.save(tmp_path / "golden_ref.npy", golden.numpy())
     r = run(ait, "-gp", tmp_path / "golden.pth", "-mp", tmp_path / "golden_ref.npy", "-o", tmp_path / "o1")
     assert r.returncode == 0, r.stderr
     (row,) = read_report(tmp_path / "o1")
     assert float(row["cosine_similarity"]) == 1.0 and float(row["max_absolute_error"]) == 0.0
-    # Same element count, different values: metrics against numpy on the flattened views.
-    my_flat = my.float().reshape(-1)[: g_np.size].reshape(g_np.shape)
-    torch.save(my.float().reshape(-1)[: g_np.size].reshape(g_np.shape).to(dtype), tmp_path / "my2.pth")
-    r = run(ait, "-gp", tmp_path / "golden.pth", "-mp", tmp_path / "my2.pth", "-o", tmp_path / "o2")
+    assert row["golden_shape"] == "[48, 64]"
+    # A strided view (every other row) of another tensor in `dtype`, same element count.
+    my = (torch.randn(96, 64) * 0.1 + golden.reshape(48, 64).repeat(2, 1)).to(dtype)[::2]
+    torch.save(my, tmp_path / "my.pt")
+    r = run(ait, "-gp", tmp_path / "golden.pth", "-mp", tmp_path / "my.pt", "-o", tmp_path / "o2")
     assert r.returncode == 0, r.stderr
     (row,) = read_report(tmp_path / "o2")
-    assert_metrics_match(row, g_np, my_flat.numpy())
-    assert row["my_dtype"] == str(dtype)
+    assert_metrics_match(row, golden.contiguous().numpy(), my.float().numpy())
+    assert row["my_dtype"] == str(dtype) and row["my_shape"] == "[48, 64]"
 
 
 def test_file_pair_count_mismatch_and_nan_are_results_not_errors(ait, tmp_path):

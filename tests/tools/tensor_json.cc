@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     out += "}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
-  } catch (const ait::Error& e) {
+  } catch (const std::exception& e) {  // ait::Error, or a name JSON cannot encode
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
