@@ -98,6 +98,13 @@ std::string NotComparable(const char* side, const Tensor& t) {
 
 SideStats StatsOf(const Tensor& t) { return ComputePairMetrics(Span(t), Span(t)).golden; }
 
+// The original joins the reasons of one pair with single spaces.
+std::string JoinReasons(const std::vector<std::string>& reasons) {
+  std::string out;
+  for (const std::string& r : reasons) out += (out.empty() ? "" : " ") + r;
+  return out;
+}
+
 }  // namespace
 
 CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
@@ -118,8 +125,10 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
   if (golden.ok()) row.golden = Describe(golden.value());
   if (my.ok()) row.my = Describe(my.value());
   if (!golden.ok() || !my.ok()) {
-    row.fail_reason = !golden.ok() ? golden.error() : my.error();
-    if (!golden.ok() && !my.ok()) row.fail_reason += " " + my.error();
+    std::vector<std::string> reasons;
+    if (!golden.ok()) reasons.push_back(golden.error());
+    if (!my.ok()) reasons.push_back(my.error());
+    row.fail_reason = JoinReasons(reasons);
     return row;
   }
   Tensor g = std::move(golden).value(), m = std::move(my).value();
@@ -131,7 +140,7 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
     if (!g.has_data || !IsConvertible(g.dtype)) reasons.push_back(NotComparable("golden_data", g));
     if (!m.has_data || !IsConvertible(m.dtype)) reasons.push_back(NotComparable("my_data", m));
     if (reasons.empty()) reasons.push_back("empty tensor (a dimension is 0).");
-    for (size_t i = 0; i < reasons.size(); ++i) row.fail_reason += (i ? " " : "") + reasons[i];
+    row.fail_reason = JoinReasons(reasons);
     return row;
   }
   if (options.broadcast) {
@@ -160,7 +169,7 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
   if (pm.golden.nan_count || pm.golden.inf_count) reasons.push_back("golden_data includes NAN or inf.");
   if (pm.my.nan_count || pm.my.inf_count) reasons.push_back("my_data includes NAN or inf.");
   if (!reasons.empty()) {
-    for (size_t i = 0; i < reasons.size(); ++i) row.fail_reason += (i ? " " : "") + reasons[i];
+    row.fail_reason = JoinReasons(reasons);
     return row;
   }
   row.metrics = pm;

@@ -250,3 +250,30 @@ def test_help_and_unknown_command(ait):
     assert r.returncode == 0 and "-gp, --golden-path" in r.stdout and "Exit status" in r.stdout
     r = subprocess.run([ait, "llm", "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
+
+
+def test_progress_shows_on_a_terminal_only(ait, tmp_path, rng):
+    import os
+    import pty
+
+    tensors = {f"0/{i}_Op/after/outtensor0.bin": rng.standard_normal(64).astype(np.float32) for i in range(30)}
+    make_dump(tmp_path / "g", 1, tensors, np.float32, 0)
+    make_dump(tmp_path / "m", 2, tensors, np.float32, 0)
+    args = [ait, "llm", "compare", "-gp", str(tmp_path / "g"), "-mp", str(tmp_path / "m"), "-o", str(tmp_path)]
+    piped = subprocess.run(args, capture_output=True, text=True)
+    assert piped.returncode == 0 and "Comparing pairs" not in piped.stderr + piped.stdout
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ait, args)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"Comparing pairs 30/30 (100%)" in out
