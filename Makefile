@@ -25,8 +25,10 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# engine_unit_tests exists once the engine has sources (CMake builds it from engine/).
 unit-test: build
 	@$(BUILD)/bin/ait_unit_tests --gtest_brief=1
+	@if [ -x $(BUILD)/bin/engine_unit_tests ]; then $(BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
 
 python-test: build
 	@AIT_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
@@ -40,6 +42,7 @@ $(ASAN_BUILD)/build.ninja:
 sanitize-test: deps $(ASAN_BUILD)/build.ninja
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@$(ASAN_BUILD)/bin/ait_unit_tests --gtest_brief=1
+	@if [ -x $(ASAN_BUILD)/bin/engine_unit_tests ]; then $(ASAN_BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
 	@bash scripts/run-fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 test: build sanitize-test unit-test python-test
