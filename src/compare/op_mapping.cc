@@ -30,7 +30,9 @@ OpMapping LoadOpMapping(const std::string& path) {
   if (!j.is_object()) Fail(file, "expected a JSON object of ATB type -> torch type(s)");
   static const std::regex name_re("[A-Za-z0-9_]*");
   OpMapping m = BuiltinOpMapping();
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     if (!std::regex_match(key, name_re)) Fail(file, "key '{}' may contain only letters, digits and '_'", key);
     std::vector<std::string> values;
     auto add = [&](const nlohmann::json& v) {

@@ -189,8 +189,9 @@ class Safetensors final : public TensorFormat {
       if (!t.has_data) Fail(path, "tensor '{}' has no data (description only); safetensors needs data", name);
       if (name == kMetadataKey) Fail(path, "'{}' is reserved and cannot name a tensor", name);
       if (header.contains(name)) Fail(path, "two tensors are named '{}'", name);
-      auto it =
-          std::find_if(std::begin(kDTypes), std::end(kDTypes), [&](const auto& p) { return p.second == t.dtype; });
+      auto it = std::find_if(std::begin(kDTypes), std::end(kDTypes),
+                             [dt = t.dtype](const auto& p) { return p.second == dt; });
+      if (it == std::end(kDTypes)) Fail(path, "tensor '{}': safetensors has no {} type", name, ShortName(t.dtype));
       header[name] = {{"dtype", std::string(it->first)},
                       {"shape", t.shape},
                       {"data_offsets", Json::array({offset, offset + t.nbytes})}};
