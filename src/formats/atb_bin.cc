@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "ait/mapped_file.h"
@@ -62,7 +63,9 @@ class AtbBin final : public TensorFormat {
       } else if (key == "dtype") {
         dtype_code = ParseInt(value, path, key);
       } else if (key == "format") {
-        format = static_cast<int>(ParseInt(value, path, key));
+        const int64_t code = ParseInt(value, path, key);
+        if (code < -1 || code > std::numeric_limits<int>::max()) Fail(path, "format code {} is out of range", code);
+        format = static_cast<int>(code);
       } else if (key == "dims") {
         std::vector<int64_t> d;
         size_t start = 0;
@@ -89,7 +92,9 @@ class AtbBin final : public TensorFormat {
     }
     if (!dtype_code) Fail(path, "header has no 'dtype' field");
     if (!dims) Fail(path, "header has no 'dims' field");
-    auto dtype = DTypeFromAtbCode(static_cast<int>(*dtype_code));
+    auto dtype = *dtype_code >= -1 && *dtype_code <= std::numeric_limits<int>::max()
+                     ? DTypeFromAtbCode(static_cast<int>(*dtype_code))
+                     : std::nullopt;
     if (!dtype) Fail(path, "unsupported dtype code {} (see the ATB dtype table)", *dtype_code);
     Tensor t;
     t.dtype = *dtype;

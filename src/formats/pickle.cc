@@ -17,8 +17,10 @@ constexpr size_t kMaxStackDepth = size_t{1} << 20;
 constexpr size_t kMaxObjects = size_t{1} << 23;  // and as many memo entries
 constexpr size_t kMaxDims = 64;
 constexpr int kMaxNesting = 64;
-constexpr size_t kMaxVisits = size_t{1} << 24;
-constexpr size_t kMaxNameBytes = size_t{256} << 20;
+// Shared references can expand a small pickle exponentially; real state dicts hold
+// thousands of tensors, so a million visits is generous and stays fast.
+constexpr size_t kMaxVisits = size_t{1} << 20;
+constexpr size_t kMaxNameBytes = size_t{64} << 20;
 
 struct AllowedGlobal {
   std::string_view module, name;

@@ -25,7 +25,7 @@ constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
 constexpr uint64_t kMaxDeflateRatio = 1032;
 // Non-contiguous views are copied; their total may exceed the file (stride-0 expands)
 // but not without bound.
-constexpr uint64_t kMinCopyBudget = uint64_t{1} << 30;
+constexpr uint64_t kMinCopyBudget = uint64_t{256} << 20;
 constexpr uint64_t kCopyBudgetPerFileByte = 8;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {

@@ -19,6 +19,7 @@ namespace {
 using Json = nlohmann::ordered_json;  // keeps header order for tensors sharing an offset
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
+constexpr int kMaxHeaderDepth = 16;
 constexpr size_t kMaxDims = 64;
 constexpr std::string_view kMetadataKey = "__metadata__";
 
@@ -129,12 +130,16 @@ class Safetensors final : public TensorFormat {
     auto on_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
       if (event == Json::parse_event_t::key && depth == 1 && !names.insert(parsed.get<std::string>()).second)
         duplicate = parsed.get<std::string>();
+      // A real header nests 3 levels; deep nesting would only exhaust the stack later.
+      if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+          depth > kMaxHeaderDepth)
+        Fail(path, "header nests deeper than {} levels (not a safetensors header)", kMaxHeaderDepth);
       return true;
     };
     Json header;
     try {
       header = Json::parse(text.begin(), text.end(), on_event);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // syntax errors, and numbers out of double's range
       Fail(path, "header is not valid JSON: {}", e.what());
     }
     if (duplicate) Fail(path, "header names the tensor '{}' twice", *duplicate);

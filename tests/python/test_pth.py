@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402  (a hard requirement: a missing torch must fail, not skip)
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch2_layout  # noqa: E402
@@ -291,3 +291,21 @@ def test_legacy_and_non_zip_files(tmp_path, tensor_json_error):
     assert "legacy torch.save format (torch < 1.6) is not supported" in tensor_json_error(legacy)
     (tmp_path / "text.pt").write_bytes(b"not a checkpoint")
     assert "text.pt: not a torch.save file" in tensor_json_error(tmp_path / "text.pt")
+
+
+def test_shared_reference_fanout_is_refused_quickly(tmp_path, tensor_json_error):
+    # 12 KB of pickle whose shared lists expand to 8.4 million tensor paths.
+    inner = [torch.ones(1)] * 2900
+    torch.save([inner] * 2900, tmp_path / "fanout.pth")
+    start = time.monotonic()
+    message = tensor_json_error(tmp_path / "fanout.pth")
+    assert "shared references expand to more than 1048576" in message
+    assert str(tmp_path / "fanout.pth") in message
+    assert time.monotonic() - start < 10
+
+
+def test_expanded_view_copy_is_bounded(tmp_path, tensor_json_error):
+    # A 750-byte file whose stride-0 view would need 1 GiB once materialized.
+    torch.save(torch.ones(1).expand(16384, 16384), tmp_path / "expand.pth")
+    message = tensor_json_error(tmp_path / "expand.pth")
+    assert "copying this strided view needs 1073741824 bytes" in message

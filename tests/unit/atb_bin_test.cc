@@ -103,6 +103,10 @@ TEST(AtbBin, RejectsBadInputWithTheFileAndReason) {
   ExpectReadError(dir.File("noend.bin"), "no '$End=1'");
   WriteBytes(dir.File("dtype.bin"), Header("99", "1", 4) + std::string(4, '\0'));
   ExpectReadError(dir.File("dtype.bin"), "unsupported dtype code 99");
+  WriteBytes(dir.File("dtype32.bin"), Header("4294967296", "1", 4) + std::string(4, '\0'));
+  ExpectReadError(dir.File("dtype32.bin"), "unsupported dtype code 4294967296");
+  WriteBytes(dir.File("format32.bin"), "format=4294967298\n" + Header("0", "1", 4) + std::string(4, '\0'));
+  ExpectReadError(dir.File("format32.bin"), "format code 4294967298 is out of range");
   WriteBytes(dir.File("huge.bin"), Header("0", "4294967296,4294967296,16", 4) + std::string(4, '\0'));
   ExpectReadError(dir.File("huge.bin"), "too large");
   WriteBytes(dir.File("neg.bin"), Header("0", "-1", 4) + std::string(4, '\0'));

@@ -125,6 +125,10 @@ TEST(Safetensors, RejectsMalformedFilesWithTheFileAndReason) {
       {"not_json", SafetensorsBytes("{\"t\": nope}", ""), "header is not valid JSON"},
       {"trailing_json", SafetensorsBytes("{} {}", ""), "header is not valid JSON"},
       {"bad_utf8", SafetensorsBytes("{\"\xff\":1}", ""), "header is not valid JSON"},
+      {"huge_number", SafetensorsBytes("{\"x\":1e400}", ""), "header is not valid JSON"},
+      {"deep", one("{\"dtype\":\"F32\",\"shape\":[" + std::string(100000, '[') + std::string(100000, ']') +
+                   "],\"data_offsets\":[0,0]}"),
+       "header nests deeper than 16 levels"},
       {"f8", one(R"({"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]})"), "unsupported dtype 'F8_E4M3'"},
       {"dtype", one(R"({"dtype":"Q4","shape":[8],"data_offsets":[0,8]})"), "tensor 't': unsupported dtype 'Q4'"},
       {"dtype_num", one(R"({"dtype":3,"shape":[8],"data_offsets":[0,8]})"), "dtype must be a string"},
