@@ -77,6 +77,17 @@ HWY_INLINE VD Hi(VF v) {
 }
 HWY_INLINE VD Widen(VF v) { return hn::Add(Lo(v), Hi(v)); }
 
+// Exp converts its argument to an integer exponent. Hardware targets define that for NaN;
+// Highway's emulated targets use a C++ cast, undefined for NaN. A NaN only arises from
+// non-finite inputs, whose pair gets no metrics, so zero is as good as any value there.
+HWY_INLINE VF ExpArg(VF x) {
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
+  return hn::IfThenZeroElse(hn::IsNaN(x), x);
+#else
+  return x;
+#endif
+}
+
 void CountNonFinite(const float* v, size_t n, int64_t* nan, int64_t* inf) {
   for (size_t i = 0; i < n; ++i) {
     *nan += std::isnan(v[i]);
@@ -172,8 +183,8 @@ void AccumulateChunk(const float* HWY_RESTRICT gp, const float* HWY_RESTRICT mp,
   VD sum_r = gm, sum_a = gm, s_g = gm, s_m = gm, t = gm, p = gm, x = gm;
 
   auto step = [&](VF g, VF m, auto is_tail) {
-    VF e_g = hn::Exp(d, hn::Sub(g, shift_g));
-    VF e_m = hn::Exp(d, hn::Sub(m, shift_m));
+    VF e_g = hn::Exp(d, ExpArg(hn::Sub(g, shift_g)));
+    VF e_m = hn::Exp(d, ExpArg(hn::Sub(m, shift_m)));
     if constexpr (decltype(is_tail)::value) {  // padded lanes contribute nothing
       const auto valid = hn::FirstN(d, rem);
       g = hn::IfThenElseZero(valid, g);

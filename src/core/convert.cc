@@ -152,8 +152,8 @@ void Scalar(const uint8_t* src, size_t n, Out* dst) {
 }
 
 void F64ToF32(const uint8_t* src, size_t n, float* HWY_RESTRICT dst) {
-#if HWY_TARGET == HWY_SCALAR
-  Scalar<double>(src, n, dst);  // its DemoteTo saturates at FLT_MAX instead of giving inf
+#if HWY_TARGET == HWY_SCALAR || HWY_TARGET == HWY_EMU128
+  Scalar<double>(src, n, dst);  // their DemoteTo saturates at FLT_MAX instead of giving inf
 #else
   const hn::ScalableTag<double> dd;
   const hn::Rebind<float, decltype(dd)> df;
