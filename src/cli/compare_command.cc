@@ -1,6 +1,7 @@
 // `ait llm compare`: parse, validate, pick the mode, call the library, report.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>

@@ -186,8 +186,7 @@ std::string FormatPairTable(const CompareRow& row) {
   auto cells = CsvCells(row);
   std::string out;
   for (size_t i = 0; i < cols.size(); ++i) {
-    if (cells[i].empty() && cols[i] != "cmp_fail_reason") continue;
-    if (cols[i] == "cmp_fail_reason" && cells[i].empty()) continue;
+    if (cells[i].empty()) continue;
     out += fmt::format("  {:<28} {}\n", cols[i], cells[i]);
   }
   return out;

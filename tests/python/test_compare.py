@@ -277,3 +277,18 @@ def test_progress_shows_on_a_terminal_only(ait, tmp_path, rng):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"Comparing pairs 30/30 (100%)" in out
+
+
+def test_torch_containers_of_one_tensor_compare_and_several_are_refused(ait, tmp_path):
+    torch.manual_seed(1)
+    t = torch.randn(10, 7)
+    torch.save((t,), tmp_path / "tuple.pth")
+    torch.save({"hidden": t.to(torch.float16)}, tmp_path / "dict.pth")
+    torch.save({"a": t, "b": t}, tmp_path / "two.pth")
+    r = run(ait, "-gp", tmp_path / "tuple.pth", "-mp", tmp_path / "dict.pth", "-o", tmp_path / "o1")
+    assert r.returncode == 0, r.stderr
+    (row,) = read_report(tmp_path / "o1")
+    assert_metrics_match(row, t.numpy(), t.to(torch.float16).float().numpy())
+    r = run(ait, "-gp", tmp_path / "tuple.pth", "-mp", tmp_path / "two.pth", "-o", tmp_path / "o2")
+    assert r.returncode == 1
+    assert str(tmp_path / "two.pth") in r.stderr and "holds 2 tensors (a, b); expected exactly one" in r.stderr
