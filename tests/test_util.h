@@ -8,7 +8,11 @@
 #include <random>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "ait/error.h"
 #include "ait/tensor.h"
+#include "ait/tensor_io.h"
 
 namespace ait::testing {
 
@@ -46,6 +50,18 @@ inline Tensor RandomFloat32(std::vector<int64_t> shape, unsigned seed) {
   auto* p = reinterpret_cast<float*>(t.mutable_data());
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
+}
+
+// Asserts that reading `path` fails with a message naming the file and containing `needle`.
+inline void ExpectReadError(const std::string& path, const std::string& needle) {
+  try {
+    ReadTensors(path);
+    ADD_FAILURE() << path << ": expected an error containing '" << needle << "'";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  }
 }
 
 }  // namespace ait::testing

@@ -15,10 +15,6 @@ namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 int64_t ParseInt(std::string_view text, const std::string& path, std::string_view field) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -30,7 +26,7 @@ int64_t ParseInt(std::string_view text, const std::string& path, std::string_vie
 class AtbBin final : public TensorFormat {
  public:
   std::string_view name() const override { return "atb-bin"; }
-  bool Matches(std::string_view path) const override { return EndsWith(path, ".bin"); }
+  bool Matches(std::string_view path) const override { return path.ends_with(".bin"); }
 
   NamedTensors ReadAll(const std::string& path) const override {
     auto file = MappedFile::Open(path);

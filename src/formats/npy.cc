@@ -16,10 +16,6 @@ constexpr std::string_view kMagic("\x93NUMPY", 6);
 constexpr size_t kMaxDims = 64;  // numpy 2's NPY_MAXDIMS
 constexpr size_t kAlign = 64;    // numpy's ARRAY_ALIGN
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Header text for messages: at most `max` characters, control and non-ASCII bytes escaped.
 std::string Printable(std::string_view s, size_t max = 40) {
   std::string out;
@@ -242,7 +238,7 @@ std::string ShapeTuple(const std::vector<int64_t>& shape) {
 class Npy final : public TensorFormat {
  public:
   std::string_view name() const override { return "npy"; }
-  bool Matches(std::string_view path) const override { return EndsWith(path, ".npy"); }
+  bool Matches(std::string_view path) const override { return path.ends_with(".npy"); }
 
   NamedTensors ReadAll(const std::string& path) const override {
     auto file = MappedFile::Open(path);

@@ -28,10 +28,6 @@ constexpr uint64_t kMaxDeflateRatio = 1032;
 constexpr uint64_t kMinCopyBudget = uint64_t{256} << 20;
 constexpr uint64_t kCopyBudgetPerFileByte = 8;
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 uint64_t Le(const std::byte* p, int bytes) {
   uint64_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
@@ -358,7 +354,7 @@ class PthReader {
 class Pth final : public TensorFormat {
  public:
   std::string_view name() const override { return "pth"; }
-  bool Matches(std::string_view path) const override { return EndsWith(path, ".pth") || EndsWith(path, ".pt"); }
+  bool Matches(std::string_view path) const override { return path.ends_with(".pth") || path.ends_with(".pt"); }
   NamedTensors ReadAll(const std::string& path) const override { return PthReader(path).ReadAll(); }
 };
 

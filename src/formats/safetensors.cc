@@ -30,10 +30,6 @@ constexpr std::pair<std::string_view, DType> kDTypes[] = {
     {"U64", DType::kUInt64},   {"C64", DType::kComplex64},
 };
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 std::string Brief(const Json& v) {
   std::string s = v.dump(-1, ' ', false, Json::error_handler_t::replace);
   return s.size() > 40 ? s.substr(0, 40) + "..." : s;
@@ -108,7 +104,7 @@ class EntryReader {
 class Safetensors final : public TensorFormat {
  public:
   std::string_view name() const override { return "safetensors"; }
-  bool Matches(std::string_view path) const override { return EndsWith(path, ".safetensors"); }
+  bool Matches(std::string_view path) const override { return path.ends_with(".safetensors"); }
 
   NamedTensors ReadAll(const std::string& path) const override {
     auto file = MappedFile::Open(path);

@@ -82,16 +82,7 @@ TEST(AtbBin, ReadsZeroDimTensorsAndFilesWithoutObjectLine) {
   EXPECT_EQ(v, 1.0f);
 }
 
-void ExpectReadError(const std::string& path, const std::string& needle) {
-  try {
-    ReadTensor(path);
-    FAIL() << "expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-  }
-}
+using testing::ExpectReadError;
 
 TEST(AtbBin, RejectsBadInputWithTheFileAndReason) {
   TempDir dir;

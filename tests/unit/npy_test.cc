@@ -177,16 +177,7 @@ TEST(Npy, ByteSwapsBigEndianData) {
   EXPECT_EQ(Values<int8_t>(ReadTensor(dir.File("i1.npy"))), (std::vector<int8_t>{1, -1}));
 }
 
-void ExpectReadError(const std::string& path, const std::string& needle) {
-  try {
-    ReadTensor(path);
-    ADD_FAILURE() << path << ": expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-  }
-}
+using testing::ExpectReadError;
 
 TEST(Npy, RejectsMalformedFilesWithTheFileAndReason) {
   TempDir dir;

@@ -97,16 +97,7 @@ TEST(Safetensors, ReadsAFileWithNoTensors) {
   EXPECT_TRUE(ReadTensors(dir.File("e.safetensors")).empty());
 }
 
-void ExpectReadError(const std::string& path, const std::string& needle) {
-  try {
-    ReadTensors(path);
-    ADD_FAILURE() << path << ": expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
-  }
-}
+using testing::ExpectReadError;
 
 TEST(Safetensors, RejectsMalformedFilesWithTheFileAndReason) {
   TempDir dir;
