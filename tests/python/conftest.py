@@ -50,3 +50,9 @@ def tensor_json_error():
         return r.stderr.strip()
 
     return read
+
+
+@pytest.fixture(scope="session")
+def ait_engine():
+    """Path of the `ait-engine` runner (the reference engine's CLI)."""
+    return build_program("ait-engine")
