@@ -9,6 +9,9 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <hwy/targets.h>
+
+#include <functional>
 
 #include "ait/error.h"
 #include "ait/tensor.h"
@@ -62,6 +65,16 @@ inline void ExpectReadError(const std::string& path, const std::string& needle) 
     EXPECT_NE(msg.find(path), std::string::npos) << msg;
     EXPECT_NE(msg.find(needle), std::string::npos) << msg;
   }
+}
+
+// Runs `body` once per Highway target that is both compiled and supported by this CPU.
+inline void ForEachTarget(const std::function<void()>& body) {
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    body();
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 }  // namespace ait::testing

@@ -10,19 +10,12 @@
 #include <vector>
 
 #include "ait/convert.h"
+#include "test_util.h"
 
 namespace ait {
 namespace {
 
-// Runs `body` once per target that is both compiled and supported by this CPU.
-void ForEachTarget(const std::function<void()>& body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::ForEachTarget;
 
 uint32_t Bits(float f) {
   uint32_t b;

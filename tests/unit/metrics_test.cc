@@ -14,6 +14,7 @@
 
 #include "ait/convert.h"
 #include "ait/metrics.h"
+#include "test_util.h"
 
 namespace ait {
 namespace {
@@ -157,14 +158,7 @@ void ExpectMatches(const PairMetrics& ref, const PairMetrics& got, double rel = 
 
 PairMetrics Compute(const Tensor1D& g, const Tensor1D& m) { return ComputePairMetrics(g.span(), m.span()); }
 
-void ForEachTarget(const std::function<void()>& body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::ForEachTarget;
 
 constexpr size_t kSizes[] = {1, 2, 7, 15, 16, 17, 31, 1000, 2047, 2048, 2049, 4095, 4096, 4097, 10007};
 
