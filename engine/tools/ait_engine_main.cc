@@ -19,6 +19,7 @@
 #include "ait_engine/c_api.h"
 #include "ait_engine/llama.h"
 #include "ait_engine/operation.h"
+#include "ait_engine/perturb.h"
 
 namespace {
 
@@ -64,7 +65,49 @@ struct RunArgs {
   std::string model, input_ids, dtype = "fp32", quant = "none", save_logits;
   int64_t max_new_tokens = 1, batch = 1;
   int threads = 0, device_id = 0;
+  std::vector<std::string> perturb;  // PATTERN=KIND[:MAG] specs, applied in order
 };
+
+std::vector<ait::engine::Perturbation> ParsePerturbations(const std::vector<std::string>& specs) {
+  std::vector<ait::engine::Perturbation> out;
+  for (const auto& spec : specs) {
+    try {
+      out.push_back(ait::engine::Perturbation::Parse(spec));
+    } catch (const ait::Error& e) {
+      throw UsageError(fmt::format("--perturb: {}", e.what()));
+    }
+  }
+  return out;
+}
+
+// Every spec must match an operation of the model; reports the matches on stderr.
+void CheckPerturbations(const std::vector<ait::engine::Perturbation>& specs, const ait::engine::LlamaModel& model) {
+  if (specs.empty()) return;
+  const auto names = ait::engine::OperationNames(model.operations());
+  for (const auto& p : specs) {
+    std::vector<std::string> hits;
+    for (const auto& name : names)
+      if (p.Matches(name)) hits.push_back(name);
+    if (hits.empty()) {
+      const size_t last = model.operations().size() - 1;
+      const std::vector<std::string> examples = {
+          model.operations()[0].GraphInfo()["opName"].get<std::string>(),
+          model.operations()[1].GraphInfo()["opName"].get<std::string>(),
+          model.operations()[1].GraphInfo()["nodes"][1]["opName"].get<std::string>(),
+          model.operations()[last - 1].GraphInfo()["opName"].get<std::string>(),
+          model.operations()[last].GraphInfo()["opName"].get<std::string>()};
+      throw UsageError(fmt::format("--perturb: '{}': PATTERN '{}' matches no operation of the model (operations are "
+                                   "named <OpType>_<ids>, e.g. {})",
+                                   p.spec, p.pattern, fmt::join(examples, ", ")));
+    }
+    const size_t shown = std::min<size_t>(hits.size(), 12);
+    std::fprintf(stderr, "perturb '%s' (%s, magnitude %g) matches %zu operation%s: %s%s\n", p.spec.c_str(),
+                 std::string(ait::engine::PerturbKindName(p.kind)).c_str(), p.magnitude, hits.size(),
+                 hits.size() == 1 ? "" : "s",
+                 fmt::format("{}", fmt::join(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(shown), ", ")).c_str(),
+                 hits.size() > shown ? fmt::format(", ... ({} more)", hits.size() - shown).c_str() : "");
+  }
+}
 
 int Run(const RunArgs& a) {
   ait::engine::LlamaOptions options;
@@ -77,6 +120,7 @@ int Run(const RunArgs& a) {
   options.device_id = a.device_id;
   options.batch = a.batch;
   const std::vector<int32_t> prompt = ParseIds(a.input_ids);
+  const auto perturbations = ParsePerturbations(a.perturb);
   if (!a.save_logits.empty()) {
     const ait::TensorFormat* f = ait::FindFormat(a.save_logits);
     if (!f || !f->CanWrite())
@@ -93,7 +137,12 @@ int Run(const RunArgs& a) {
                                  prompt.size(), a.max_new_tokens, config.max_position_embeddings));
 
   ait::engine::LlamaModel model(a.model, options);
-  const auto result = ait::engine::Generate(model, prompt, a.max_new_tokens);
+  CheckPerturbations(perturbations, model);
+  // The perturbation runs first in every after-operation hook; a probe observer added later
+  // goes in as its `next`, so it records the faulty tensors downstream ops read.
+  ait::engine::PerturbingObserver perturber(perturbations);
+  const auto result =
+      ait::engine::Generate(model, prompt, a.max_new_tokens, perturbations.empty() ? nullptr : &perturber);
   for (const auto& row : result.tokens) std::printf("%s\n", fmt::format("{}", fmt::join(row, ",")).c_str());
   if (!a.save_logits.empty()) {
     ait::WriteTensor(a.save_logits, result.logits);
@@ -163,6 +212,11 @@ int main(int argc, char** argv) {
   run->add_option("--batch", r.batch, "batch size (the prompt replicated)")->capture_default_str()->check(
       CLI::Range(int64_t{1}, int64_t{4096}));
   run->add_option("--save-logits", r.save_logits, "write float32 last-position logits [steps, batch, vocab] (.npy)");
+  run->add_option("--perturb", r.perturb,
+                  "PATTERN=KIND[:MAG] (repeatable): fault the outputs of every op whose name (e.g. "
+                  "LinearOperation_3_2, LlamaLayer_3) matches the glob; KIND noise, scale, bias, zero, nan, inf, "
+                  "fp16-saturate")
+      ->allow_extra_args(false);
 
   std::string op_type, op_param = "{}", out_dir;
   std::vector<std::string> op_inputs;
