@@ -13,7 +13,6 @@ enum class LogLevel { kDebug = 10, kInfo = 20, kWarning = 30, kError = 40, kCrit
 // Parses debug/info/warning/warn/error/fatal/critical/notset (any case).
 std::optional<LogLevel> ParseLogLevel(std::string_view name);
 void SetLogLevel(LogLevel level);
-LogLevel GetLogLevel();
 bool LogEnabled(LogLevel level);
 void LogLine(LogLevel level, std::string_view message);
 

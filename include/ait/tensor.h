@@ -31,8 +31,6 @@ struct Tensor {
 
   // A tensor owning a fresh zero-filled buffer.
   static Tensor Allocate(DType dtype, std::vector<int64_t> shape);
-  // A tensor owning the given bytes. REQUIRES: bytes.size() == numel * itemsize.
-  static Tensor FromBytes(DType dtype, std::vector<int64_t> shape, std::vector<std::byte> bytes);
   // Writable view of a tensor made by Allocate (never of a mapped one).
   std::byte* mutable_data() const { return const_cast<std::byte*>(data); }
 };

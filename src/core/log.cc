@@ -21,7 +21,6 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 }
 
 void SetLogLevel(LogLevel level) { g_level = level; }
-LogLevel GetLogLevel() { return g_level; }
 bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
 
 void LogLine(LogLevel level, std::string_view message) {

@@ -49,18 +49,4 @@ Tensor Tensor::Allocate(DType dtype, std::vector<int64_t> shape) {
   return t;
 }
 
-Tensor Tensor::FromBytes(DType dtype, std::vector<int64_t> shape, std::vector<std::byte> bytes) {
-  int64_t n = CheckedNumel(shape, ItemSize(dtype), "tensor from bytes");
-  if (static_cast<size_t>(n) * ItemSize(dtype) != bytes.size())
-    throw Error("tensor from bytes: byte count does not match shape and dtype");
-  auto holder = std::make_shared<std::vector<std::byte>>(std::move(bytes));
-  Tensor t;
-  t.dtype = dtype;
-  t.shape = std::move(shape);
-  t.data = holder->data();
-  t.nbytes = holder->size();
-  t.owner = holder;
-  return t;
-}
-
 }  // namespace ait

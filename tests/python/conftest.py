@@ -18,6 +18,13 @@ def build_program(name):
     return str(path)
 
 
+def run_checked(program, *args, rc=0, timeout=120):
+    """Runs `program args...` and asserts its exit status, showing its output if it differs."""
+    r = subprocess.run([program, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == rc, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r
+
+
 @pytest.fixture(scope="session")
 def ait():
     """Path of the `ait` program."""

@@ -2,23 +2,16 @@
 and saves logits [steps, batch, vocab], op runs one operation on tensor files (checked
 against numpy), and bad arguments exit 2 with a clear message."""
 import json
-import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import build_program
+from conftest import run_checked as run
 
 
 @pytest.fixture(scope="session")
-def engine():
-    return build_program("ait-engine")
-
-
-def run(engine, *args, rc=0):
-    r = subprocess.run([engine, *map(str, args)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == rc, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
+def engine(ait_engine):
+    return ait_engine
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,11 @@
 """`ait-engine run --perturb PATTERN=KIND[:MAG]`: fault injection into the outputs of the
 matched operations (GraphInfo opNames), applied after each execution and seen downstream."""
 import json
-import subprocess
 
 import numpy as np
 import pytest
 
-
-def run(engine, *args, rc=0):
-    r = subprocess.run([engine, *map(str, args)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == rc, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
-    return r
+from conftest import run_checked as run
 
 
 @pytest.fixture(scope="module")
