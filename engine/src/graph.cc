@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "ait/error.h"
 
@@ -13,13 +14,28 @@ namespace ait::engine {
 
 std::string IdString(const std::vector<int64_t>& ids) { return fmt::format("{}", fmt::join(ids, "_")); }
 
-namespace {
-
-std::string OpName(const Operation& op, const std::vector<int64_t>& ids) {
-  return op.type() + "_" + IdString(ids);
+void ObserverChain::BeforeOperation(const OpEvent& op) {
+  if (first_) first_->BeforeOperation(op);
+  if (second_) second_->BeforeOperation(op);
+}
+void ObserverChain::AfterOperation(const OpEvent& op) {
+  if (first_) first_->AfterOperation(op);
+  if (second_) second_->AfterOperation(op);
+}
+void ObserverChain::BeforeKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
+                                 const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) {
+  if (first_) first_->BeforeKernel(op, kernel_index, kernel_name, in, out);
+  if (second_) second_->BeforeKernel(op, kernel_index, kernel_name, in, out);
+}
+void ObserverChain::AfterKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
+                                const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) {
+  if (first_) first_->AfterKernel(op, kernel_index, kernel_name, in, out);
+  if (second_) second_->AfterKernel(op, kernel_index, kernel_name, in, out);
 }
 
-}  // namespace
+std::string OperationName(const Operation& op, const std::vector<int64_t>& ids) {
+  return op.type() + "_" + IdString(ids);
+}
 
 GraphOperation::GraphOperation(std::string type, Json param, size_t in_count, size_t out_count, size_t internal_count)
     : Operation(std::move(type), std::move(param)),
@@ -109,7 +125,7 @@ void GraphOperation::Execute(const std::vector<Tensor>& in, const std::vector<Te
 }
 
 Json GraphOperation::GraphInfo(const std::vector<int64_t>& ids) const {
-  Json info = {{"opName", OpName(*this, ids)},
+  Json info = {{"opName", OperationName(*this, ids)},
                {"opType", type()},
                {"param", param()},
                {"inTensorNum", in_count_},
@@ -125,7 +141,7 @@ Json GraphOperation::GraphInfo(const std::vector<int64_t>& ids) const {
     if (auto* graph = dynamic_cast<const GraphOperation*>(node.op.get())) {
       child = graph->GraphInfo(child_ids);
     } else {
-      child = {{"opName", OpName(*node.op, child_ids)}, {"opType", node.op->type()}, {"param", node.op->param()}};
+      child = {{"opName", OperationName(*node.op, child_ids)}, {"opType", node.op->type()}, {"param", node.op->param()}};
     }
     child["inTensorIds"] = node.in_ids;
     child["outTensorIds"] = node.out_ids;
@@ -199,8 +215,8 @@ struct Walker {
   uint64_t execute_count;
   std::vector<int64_t> ids;
 
-  void Run(const Operation& op, const std::vector<Tensor>& in, const std::vector<Tensor>& out) {
-    const OpEvent event{ids, op, execute_count, in, out};
+  void Run(const Operation& op, const std::vector<Tensor>& in, const std::vector<Tensor>& out, uint64_t setup_ns = 0) {
+    const OpEvent event{ids, op, execute_count, in, out, setup_ns};
     obs.BeforeOperation(event);
     if (auto* graph = dynamic_cast<const GraphOperation*>(&op)) {
       ids.push_back(0);
@@ -228,12 +244,14 @@ std::vector<Tensor> TopLevelOperation::Run(const std::vector<Tensor>& in, int th
     ExecContext ctx(threads);
     out = RunOperation(*op_, in, ctx);
   } else {
+    const auto setup_start = std::chrono::steady_clock::now();
     std::vector<TensorDesc> descs;
     for (const Tensor& t : in) descs.push_back(DescOf(t));
     if (in.size() != op_->in_count()) Fail(op_->type(), "expected {} input tensors, found {}", op_->in_count(), in.size());
     for (auto& d : op_->InferShape(descs)) out.push_back(Tensor::Allocate(d.dtype, d.shape));
+    const auto setup_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - setup_start);
     Walker walker{threads, *observer, execute_count_, {id_}};
-    walker.Run(*op_, in, out);
+    walker.Run(*op_, in, out, static_cast<uint64_t>(setup_ns.count()));
   }
   ++execute_count_;  // ATB counts after Execute
   return out;
@@ -241,7 +259,7 @@ std::vector<Tensor> TopLevelOperation::Run(const std::vector<Tensor>& in, int th
 
 Json TopLevelOperation::GraphInfo() const {
   if (auto* graph = dynamic_cast<const GraphOperation*>(op_.get())) return graph->GraphInfo({id_});
-  return {{"opName", OpName(*op_, {id_})},
+  return {{"opName", OperationName(*op_, {id_})},
           {"opType", op_->type()},
           {"param", op_->param()},
           {"inTensorNum", op_->in_count()},

@@ -115,6 +115,7 @@ LlamaModel::LlamaModel(const std::string& dir, const LlamaOptions& options)
   if (!ops::IsFloatStorage(options.dtype))
     Fail("LlamaModel", "storage dtype must be fp32, fp16 or bf16, found {}", ShortName(options.dtype));
   if (options.batch <= 0) Fail("LlamaModel", "batch must be > 0, found {}", options.batch);
+  if (options.probe_hooks) probe_ = std::make_unique<AtbProbeHooks>(options.device_id);
   const LlamaConfig& c = config_;
   const CheckpointWeights w(dir);
   const DType dt = options.dtype;
@@ -222,6 +223,9 @@ Tensor LlamaModel::Forward(const std::vector<std::vector<int32_t>>& ids, Executi
                                     Int32s(std::vector<int32_t>(batch, static_cast<int32_t>(n))), Int32s({0})};
 
   const int threads = options_.threads;
+  ObserverChain chain(observer, probe_.get());
+  if (observer && probe_) observer = &chain;
+  else if (!observer) observer = probe_.get();
   Tensor hidden = ops_[0].Run({embed_, Int32s(flat)}, threads, observer)[0];
   for (size_t l = 0; l < layer_weights_.size(); ++l)
     hidden = ops_[1 + l].Run(LayerInputs(l, hidden, step), threads, observer)[0];
@@ -229,6 +233,12 @@ Tensor LlamaModel::Forward(const std::vector<std::vector<int32_t>>& ids, Executi
   Tensor normed = ops_[last - 1].Run({hidden, final_norm_}, threads, observer)[0];
   Tensor logits = ops_[last].Run({normed, lm_head_}, threads, observer)[0];
   position_ += n;
+  // atb_speed reports the model once its layers' graphs are known to the probe (the probe
+  // merges them into the model JSON).
+  if (probe_ && !topology_reported_) {
+    topology_reported_ = true;
+    AtbProbeHooks::ReportModelTopology("LlamaModel", TopologyInfo());
+  }
   return logits;
 }
 

@@ -231,10 +231,6 @@ uint64_t PerturbSeed(std::string_view op_name, uint64_t execute_count, size_t ou
   return SplitMix(state);
 }
 
-std::string OperationName(const Operation& op, const std::vector<int64_t>& ids) {
-  return op.type() + "_" + IdString(ids);
-}
-
 namespace {
 void CollectNames(const Operation& op, std::vector<int64_t>& ids, std::vector<std::string>& out) {
   out.push_back(OperationName(op, ids));
@@ -262,17 +258,30 @@ PerturbingObserver::PerturbingObserver(std::vector<Perturbation> specs, Executio
     : specs_(std::move(specs)), next_(next), applied_(specs_.size(), 0) {}
 
 void PerturbingObserver::BeforeOperation(const OpEvent& op) {
+  if (!specs_.empty()) {
+    Pending& p = pending_.emplace_back();
+    p.name = OperationName(op.op, op.ids);
+    for (size_t s = 0; s < specs_.size(); ++s)
+      if (specs_[s].Matches(p.name)) p.specs.push_back(s);
+    p.done.assign(op.out.size(), false);
+  }
   if (next_) next_->BeforeOperation(op);
+}
+
+void PerturbingObserver::Perturb(const OpEvent& op, Pending& p, size_t o) {
+  for (size_t s : p.specs) specs_[s].Apply(op.out[o], PerturbSeed(p.name, op.execute_count, o));
+  p.done[o] = true;
 }
 
 void PerturbingObserver::AfterOperation(const OpEvent& op) {
   if (!specs_.empty()) {
-    const std::string name = OperationName(op.op, op.ids);
-    for (size_t s = 0; s < specs_.size(); ++s) {
-      if (!specs_[s].Matches(name)) continue;
-      for (size_t o = 0; o < op.out.size(); ++o) specs_[s].Apply(op.out[o], PerturbSeed(name, op.execute_count, o));
-      ++applied_[s];
+    Pending& p = pending_.back();
+    if (!p.specs.empty()) {
+      for (size_t o = 0; o < op.out.size(); ++o)
+        if (!p.done[o]) Perturb(op, p, o);
+      for (size_t s : p.specs) ++applied_[s];
     }
+    pending_.pop_back();
   }
   if (next_) next_->AfterOperation(op);
 }
@@ -284,6 +293,12 @@ void PerturbingObserver::BeforeKernel(const OpEvent& op, size_t kernel_index, st
 
 void PerturbingObserver::AfterKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
                                      const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) {
+  if (!pending_.empty() && !pending_.back().specs.empty()) {
+    Pending& p = pending_.back();
+    for (size_t o = 0; o < op.out.size(); ++o)
+      for (const Tensor* k : out)
+        if (!p.done[o] && k->data == op.out[o].data && k->nbytes == op.out[o].nbytes) Perturb(op, p, o);
+  }
   if (next_) next_->AfterKernel(op, kernel_index, kernel_name, in, out);
 }
 

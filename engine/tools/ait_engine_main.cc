@@ -138,8 +138,8 @@ int Run(const RunArgs& a) {
 
   ait::engine::LlamaModel model(a.model, options);
   CheckPerturbations(perturbations, model);
-  // The perturbation runs first in every after-operation hook; a probe observer added later
-  // goes in as its `next`, so it records the faulty tensors downstream ops read.
+  // The model calls its ATB probe hooks after this observer at every hook point, so a
+  // preloaded probe records the faulty tensors downstream ops read.
   ait::engine::PerturbingObserver perturber(perturbations);
   const auto result =
       ait::engine::Generate(model, prompt, a.max_new_tokens, perturbations.empty() ? nullptr : &perturber);

@@ -43,6 +43,8 @@ std::optional<DType> ParseDTypeName(std::string_view name);
 // ATB / aclDataType codes (FORMATS.md section 1.4).
 std::optional<DType> DTypeFromAtbCode(int code);
 int AtbCode(DType t);
+// The dtype string ATB's probe writes in IO CSVs ("float", "float16", "bf16", "int64", ...).
+std::string_view AtbDtypeName(DType t);
 
 // Host byte order is little endian on every platform the toolkit supports.
 static_assert(std::endian::native == std::endian::little, "ait-llm assumes a little-endian host");

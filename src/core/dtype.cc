@@ -12,24 +12,25 @@ struct DTypeInfo {
   size_t itemsize;
   std::string_view torch_name;
   std::string_view short_name;
-  int atb_code;  // -1 where ATB has no code
+  int atb_code;               // -1 where ATB has no code
+  std::string_view atb_name;  // the probe's dtype string (FORMATS.md 1.4)
 };
 
 constexpr std::array<DTypeInfo, kNumDTypes> kInfo = {{
-    {DType::kFloat32, 4, "torch.float32", "float32", 0},
-    {DType::kFloat16, 2, "torch.float16", "float16", 1},
-    {DType::kBFloat16, 2, "torch.bfloat16", "bfloat16", 27},
-    {DType::kFloat64, 8, "torch.float64", "float64", 11},
-    {DType::kInt8, 1, "torch.int8", "int8", 2},
-    {DType::kInt16, 2, "torch.int16", "int16", 6},
-    {DType::kInt32, 4, "torch.int32", "int32", 3},
-    {DType::kInt64, 8, "torch.int64", "int64", 9},
-    {DType::kUInt8, 1, "torch.uint8", "uint8", 4},
-    {DType::kUInt16, 2, "torch.uint16", "uint16", 7},
-    {DType::kUInt32, 4, "torch.uint32", "uint32", 8},
-    {DType::kUInt64, 8, "torch.uint64", "uint64", 10},
-    {DType::kBool, 1, "torch.bool", "bool", 12},
-    {DType::kComplex64, 8, "torch.complex64", "complex64", 16},
+    {DType::kFloat32, 4, "torch.float32", "float32", 0, "float"},
+    {DType::kFloat16, 2, "torch.float16", "float16", 1, "float16"},
+    {DType::kBFloat16, 2, "torch.bfloat16", "bfloat16", 27, "bf16"},
+    {DType::kFloat64, 8, "torch.float64", "float64", 11, "double"},
+    {DType::kInt8, 1, "torch.int8", "int8", 2, "int8"},
+    {DType::kInt16, 2, "torch.int16", "int16", 6, "int16"},
+    {DType::kInt32, 4, "torch.int32", "int32", 3, "int32"},
+    {DType::kInt64, 8, "torch.int64", "int64", 9, "int64"},
+    {DType::kUInt8, 1, "torch.uint8", "uint8", 4, "uint8"},
+    {DType::kUInt16, 2, "torch.uint16", "uint16", 7, "uint16"},
+    {DType::kUInt32, 4, "torch.uint32", "uint32", 8, "uint32"},
+    {DType::kUInt64, 8, "torch.uint64", "uint64", 10, "uint64"},
+    {DType::kBool, 1, "torch.bool", "bool", 12, "bool"},
+    {DType::kComplex64, 8, "torch.complex64", "complex64", 16, "complex64"},
 }};
 
 const DTypeInfo& Info(DType t) { return kInfo[static_cast<size_t>(t)]; }
@@ -50,6 +51,7 @@ bool IsFloating(DType t) {
 std::string_view TorchName(DType t) { return Info(t).torch_name; }
 std::string_view ShortName(DType t) { return Info(t).short_name; }
 int AtbCode(DType t) { return Info(t).atb_code; }
+std::string_view AtbDtypeName(DType t) { return Info(t).atb_name; }
 
 std::optional<DType> DTypeFromAtbCode(int code) {
   for (const auto& info : kInfo)

@@ -11,16 +11,18 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("AIT_BUILD_DIR", REPO / "build"))
 
 
-def build_program(name):
-    path = BUILD / "bin" / name
+def build_program(name, folder="bin"):
+    path = BUILD / folder / name
     if not path.exists():
         pytest.fail(f"{path} is missing: run 'make build' first (or set AIT_BUILD_DIR)")
     return str(path)
 
 
-def run_checked(program, *args, rc=0, timeout=120):
-    """Runs `program args...` and asserts its exit status, showing its output if it differs."""
-    r = subprocess.run([program, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def run_checked(program, *args, rc=0, timeout=120, env=None):
+    """Runs `program args...` (with `env` added to the environment) and asserts its exit
+    status, showing its output if it differs."""
+    r = subprocess.run([program, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                       env=None if env is None else {**os.environ, **{k: str(v) for k, v in env.items()}})
     assert r.returncode == rc, f"rc={r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     return r
 

@@ -24,6 +24,9 @@ struct OpEvent {
   uint64_t execute_count;
   const std::vector<Tensor>& in;
   const std::vector<Tensor>& out;
+  // Nanoseconds the operation's setup took (shape inference and output allocation): a
+  // top-level operation's; nested operations have no setup step of their own (0).
+  uint64_t setup_ns = 0;
 };
 
 // Hooks around every operation (graph and leaf) and every kernel of a leaf. Default no-ops;
@@ -40,8 +43,31 @@ class ExecutionObserver {
                            const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) {}
 };
 
+// Calls `first` then `second` (either may be null) at every hook: a fault injector first,
+// then the probe hooks, so the probe sees what downstream operations read.
+class ObserverChain : public ExecutionObserver {
+ public:
+  ObserverChain(ExecutionObserver* first, ExecutionObserver* second) : first_(first), second_(second) {}
+  bool WantsKernels() const override {
+    return (first_ && first_->WantsKernels()) || (second_ && second_->WantsKernels());
+  }
+  void BeforeOperation(const OpEvent& op) override;
+  void AfterOperation(const OpEvent& op) override;
+  void BeforeKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
+                    const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) override;
+  void AfterKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
+                   const std::vector<const Tensor*>& in, const std::vector<const Tensor*>& out) override;
+
+ private:
+  ExecutionObserver* first_;
+  ExecutionObserver* second_;
+};
+
 // "2_3_5" for {2, 3, 5}.
 std::string IdString(const std::vector<int64_t>& ids);
+// The name of the op at id path `ids`: `<type>_<ids>` (ATB's GenerateOperationName; the
+// GraphInfo opName, e.g. `LinearOperation_3_1`).
+std::string OperationName(const Operation& op, const std::vector<int64_t>& ids);
 
 class GraphOperation : public Operation {
  public:

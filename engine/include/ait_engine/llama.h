@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ait/tensor.h"
+#include "ait_engine/atb_probe_hooks.h"
 #include "ait_engine/graph.h"
 
 namespace ait::engine {
@@ -45,6 +47,9 @@ struct LlamaOptions {
   int threads = 0;                // ExecContext threads (0 = all cores)
   int device_id = 0;              // recorded only (the dump path's `{dev}_`)
   int64_t batch = 1;
+  // Call the ATB probe hooks (atb::Probe, atb_speed::SpeedProbe) around every operation and
+  // kernel, as ATB does. false runs with no hook at all: the benchmark's baseline.
+  bool probe_hooks = true;
 };
 
 class LlamaModel {
@@ -59,7 +64,10 @@ class LlamaModel {
 
   // Empties the KV cache and sizes it for `capacity` positions per sequence.
   void Reset(int64_t capacity);
-  // One forward step. `ids` holds options().batch rows of equal length n: each sequence's new
+  // One forward step. `observer` (may be null) sees every operation and kernel before the
+  // model's ATB probe hooks do (a PerturbingObserver there plants faults the probe then
+  // records). On the first step the model reports its topology to atb_speed::SpeedProbe
+  // after its layers reported theirs. `ids` holds options().batch rows of equal length n: each sequence's new
   // tokens (prefill: the prompt; decode: one). Returns logits [batch * n, vocab] in the
   // storage dtype, sequence b's rows at b*n .. b*n+n-1. Every top-level op's execute count
   // advances by one.
@@ -82,6 +90,8 @@ class LlamaModel {
   std::vector<Tensor> cache_k_, cache_v_;           // per layer [batch, capacity, kvHidden]
   std::vector<float> inv_freq_;
   int64_t capacity_ = 0, position_ = 0;
+  std::unique_ptr<AtbProbeHooks> probe_;  // null when options.probe_hooks is false
+  bool topology_reported_ = false;
 };
 
 // Greedy decoding: `max_new_tokens` forward steps (step 0 prefills the prompt, replicated

@@ -63,23 +63,24 @@ struct Perturbation {
 // Noise seed for output `out_index` of the op named `op_name` at `execute_count`.
 uint64_t PerturbSeed(std::string_view op_name, uint64_t execute_count, size_t out_index);
 
-// The name of the op at id path `ids`: `<type>_<ids>` (the GraphInfo opName).
-std::string OperationName(const Operation& op, const std::vector<int64_t>& ids);
 // Every operation name of a model, graphs before their nodes, in execution order.
 std::vector<std::string> OperationNames(const std::vector<TopLevelOperation>& ops);
 
 // An ExecutionObserver that applies perturbations and forwards every hook to `next` (may be
-// null). In AfterOperation it perturbs the op's outputs first — every matching spec, in the
-// order given — and only then calls next->AfterOperation, so a probe observer chained as
-// `next` saves the faulty `after` tensors, exactly what downstream ops read. (Kernel hooks
-// are forwarded untouched: a kernel's AfterKernel runs before its op's AfterOperation, so it
-// still sees the clean values.) For a graph, its nodes' AfterOperation hooks run before the
-// graph's own, so `*` perturbs a graph output written by its last node twice.
+// null). An output of a matching leaf operation is perturbed right after the kernel that
+// writes it, before that kernel's AfterKernel reaches `next`; outputs no kernel reported, and
+// every output of a matching graph, are perturbed in AfterOperation before it reaches `next`.
+// So a probe observer chained after this one (as `next`, or second in an ObserverChain) saves
+// the faulty kernel and operation `after` tensors and sees the fault in its overflow check, as
+// if the kernel itself were wrong — and every downstream op reads the faulty values. Specs
+// apply in the order given. A graph's nodes finish before the graph's own AfterOperation, so
+// the nodes' saved tensors stay clean when only the graph matches; `*` perturbs a graph output
+// written by its last node twice.
 class PerturbingObserver : public ExecutionObserver {
  public:
   explicit PerturbingObserver(std::vector<Perturbation> specs, ExecutionObserver* next = nullptr);
 
-  bool WantsKernels() const override { return next_ && next_->WantsKernels(); }
+  bool WantsKernels() const override { return !specs_.empty() || (next_ && next_->WantsKernels()); }
   void BeforeOperation(const OpEvent& op) override;
   void AfterOperation(const OpEvent& op) override;
   void BeforeKernel(const OpEvent& op, size_t kernel_index, std::string_view kernel_name,
@@ -91,9 +92,17 @@ class PerturbingObserver : public ExecutionObserver {
   const std::vector<uint64_t>& applied() const { return applied_; }
 
  private:
+  struct Pending {  // one per operation being executed
+    std::string name;
+    std::vector<size_t> specs;  // indices of the matching specs
+    std::vector<bool> done;     // per output: already perturbed in this execution
+  };
+  void Perturb(const OpEvent& op, Pending& p, size_t out_index);
+
   std::vector<Perturbation> specs_;
   ExecutionObserver* next_;
   std::vector<uint64_t> applied_;
+  std::vector<Pending> pending_;
 };
 
 }  // namespace ait::engine
