@@ -4,6 +4,8 @@
 #  2. end to end: `ait llm compare` of two folders of 120 pairs (512 Ki elements, fp32
 #     golden vs fp16 my) vs `cat` reading the same files (page cache warm for both), and vs
 #     a torch re-creation of the original Python tool's per-pair computation.
+#  3. the reference engine: tokens/s of the small preset with and without the ATB probe
+#     hooks (no probe loaded), and the hooks' cost per operation measured on the tiny preset.
 set -euo pipefail
 BUILD=${1:-build}
 REPS=${BENCH_REPS:-5}
@@ -44,3 +46,27 @@ printf '| %-44s | %9s | %9s |\n' "run (median of $REPS, page cache warm)" "secon
 printf '| %-44s | %9.3f | %8.2fx |\n' "cat (baseline)" "$cat_s" 1
 printf '| %-44s | %9.3f | %8.2fx |\n' "ait llm compare" "$cmp_s" "$(calc "$cmp_s / $cat_s")"
 printf '| %-44s | %9.3f | %8.2fx |\n' "original-style torch per-pair loop (1 run)" "$orig_s" "$(calc "$orig_s / $cat_s")"
+
+echo
+echo "== reference engine: tokens/s and the cost of the (no-op) ATB probe hooks =="
+ENGINE_DATA=${ENGINE_BENCH_DIR:-out/bench-engine}
+for preset in tiny small; do
+  if [ ! -f "$ENGINE_DATA/$preset/model.safetensors" ]; then
+    "$BUILD/bin/ait-engine" init --preset "$preset" --seed 0 --out "$ENGINE_DATA/$preset" 2>/dev/null
+  fi
+done
+# tiny: compute is so small that the hooks' own cost per operation shows above the noise;
+# small: realistic tokens/s, where that cost is far below the run-to-run noise.
+echo "-- tiny preset (measures the hook cost per operation)"
+tiny_out=$("$BUILD/bin/engine_throughput" --model "$ENGINE_DATA/tiny" --reps 21 --new-tokens 64)
+echo "$tiny_out"
+echo "-- small preset (tokens/s)"
+small_out=$("$BUILD/bin/engine_throughput" --model "$ENGINE_DATA/small" --reps "$REPS" --new-tokens 32)
+echo "$small_out"
+field() { sed -n "s/.*$1=\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
+hook_ns=$(field hook_ns_per_op "$tiny_out")
+ops=$(field ops_per_step "$small_out")
+step_s=$(field step_s "$small_out")
+printf 'estimated hook cost on small: %s ns/op x %s ops/step = %.1f us of a %.1f ms step = %.3f%% (goal < 1%%)\n' \
+  "$hook_ns" "$ops" "$(calc "$hook_ns * $ops / 1000")" "$(calc "$step_s * 1000")" \
+  "$(calc "100 * $hook_ns * $ops / 1e9 / $step_s")"

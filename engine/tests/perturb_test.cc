@@ -3,6 +3,8 @@
 // chained observer see them.
 #include "ait_engine/perturb.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -252,6 +254,31 @@ TEST(Perturb, ObserverNamesMatchGraphInfoAndFaultsFlowDownstream) {
   PerturbingObserver obs({Perturbation::Parse("G_?=bias:1"), Perturbation::Parse("G*=scale:10")});
   const Tensor out = model[1].Run({Make(DType::kFloat32, {1}, {1.0}), Make(DType::kFloat32, {1}, {2.0})}, 0, &obs)[0];
   EXPECT_EQ(Read(out), (Vec{((1.0 + 2.0) * 2.0 + 1.0) * 10.0}));
+}
+
+// Records what a probe chained second sees of kernels and operations.
+struct KernelRecorder : ExecutionObserver {
+  void AfterKernel(const OpEvent& op, size_t, std::string_view kernel, const std::vector<const Tensor*>&,
+                   const std::vector<const Tensor*>& out) override {
+    seen.push_back(fmt::format("{}:{}={}", OperationName(op.op, op.ids), kernel, fmt::join(Read(*out[0]), ",")));
+  }
+  void AfterOperation(const OpEvent& op) override {
+    seen.push_back(fmt::format("{}={}", OperationName(op.op, op.ids), fmt::join(Read(op.out[0]), ",")));
+  }
+  std::vector<std::string> seen;
+};
+
+TEST(Perturb, LeafFaultLandsInTheWritingKernelBeforeTheNextObserverSeesIt) {
+  auto model = Model();
+  KernelRecorder rec;
+  PerturbingObserver perturber({Perturbation::Parse("ElewiseOperation_1_0=scale:2")});
+  ObserverChain chain(&perturber, &rec);  // as LlamaModel chains a given observer and its probe hooks
+  EXPECT_TRUE(chain.WantsKernels());
+  model[1].Run({Make(DType::kFloat32, {1}, {1.0}), Make(DType::kFloat32, {1}, {2.0})}, 0, &chain);
+  // (1 + 2) * 2 = 6 from the Add kernel on; Mul reads it: 6 * 2 = 12.
+  EXPECT_EQ(rec.seen, (std::vector<std::string>{"ElewiseOperation_1_0:Add=6", "ElewiseOperation_1_0=6",
+                                                "ElewiseOperation_1_1:Mul=12", "ElewiseOperation_1_1=12", "G_1=12"}));
+  EXPECT_EQ(perturber.applied(), (std::vector<uint64_t>{1}));
 }
 
 }  // namespace
