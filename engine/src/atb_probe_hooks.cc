@@ -141,7 +141,9 @@ void AtbProbeHooks::BeforeOperation(const OpEvent& op) {
                     us, us, state.setups, state.setup_hits, state.setups - state.setup_hits));
   }
 
-  frame.save = state.need_save && atb::Probe::IsExecuteCountInRange(op.execute_count);
+  // ATB asks for the range on every execution, before its cached save flag: a probe learns
+  // the current execute count (token) from it, e.g. to stamp an overflow report.
+  frame.save = atb::Probe::IsExecuteCountInRange(op.execute_count) && state.need_save;
   if (frame.save) {
     const std::string& dir = Dir(op, frame);
     if (atb::Probe::IsSaveParam() && !IsEmptyParam(op.op.param()))

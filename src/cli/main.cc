@@ -18,6 +18,10 @@ constexpr const char* kUsage =
     "  compare (cc)   pair the tensors of a golden and a 'my' dump (or two files), score every\n"
     "                 pair (cosine similarity, relative/absolute error, KL divergence, ...),\n"
     "                 write a CSV report and name the first diverging pair\n"
+    "  dump (dd)      run a command with the ATB probe preloaded; dump tensors, topology,\n"
+    "                 operation/kernel IO and CPU profiling to OUTPUT/ait_dump/\n"
+    "  errcheck (ee)  run a command with the probe in overflow-check mode; report (or stop at)\n"
+    "                 every kernel whose output overflowed to inf\n"
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
   const std::string& command = args[1];
   std::vector<std::string> rest(args.begin() + 2, args.end());
   if (command == "compare" || command == "cc") return ait::cli::RunCompare(rest);
+  if (command == "dump" || command == "dd") return ait::cli::RunDump(rest);
+  if (command == "errcheck" || command == "ee") return ait::cli::RunErrcheck(rest);
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }

@@ -1,0 +1,424 @@
+// `ait llm dump` / `ait llm errcheck`: run a command with the ATB probe preloaded, configured
+// through the ATB_* environment (FORMATS.md 3.4, 4.3, 4.6), then post-process what it wrote.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "ait/cpu_profiling.h"
+#include "ait/error.h"
+#if __has_include("ait/atb_onnx.h")
+#include "ait/atb_onnx.h"
+#else  // TEMPORARY until the ONNX branch lands
+namespace ait {
+inline std::string AtbJsonToOnnx(const std::string& p, int) { throw Error(p + ": ONNX export is not built yet"); }
+}  // namespace ait
+#endif
+#include "ait/log.h"
+#include "args.h"
+#include "commands.h"
+#include "probe_launch.h"
+
+namespace ait::cli {
+namespace fs = std::filesystem;
+namespace {
+
+const std::vector<OptionAlias> kDumpAliases = {
+    {"-sd", "--only-save-desc"}, {"-ids", "--save-operation-ids"},   {"-er", "--execute-range"},
+    {"-child", "--save-operation-child"}, {"-time", "--save-time"},  {"-opname", "--operation-name"},
+    {"-tiling", "--save-tiling"}, {"-stp", "--save-tensor-part"},    {"-o", "--output"},
+    {"-device", "--device-id"},   {"-l", "--log-level"},
+};
+const std::vector<OptionAlias> kErrcheckAliases = {{"-o", "--output"}, {"-l", "--log-level"}};
+
+const std::vector<std::string> kDumpTypes = {"model", "layer", "op", "kernel", "tensor", "cpu_profiling", "onnx"};
+
+struct UsageFailure {
+  std::string message;
+};
+
+[[noreturn]] void Usage(std::string message) { throw UsageFailure{std::move(message)}; }
+
+// The original's str2bool.
+bool ParseBool(const std::string& flag, const std::string& v) {
+  std::string s = v;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (s == "yes" || s == "true" || s == "t" || s == "y" || s == "1") return true;
+  if (s == "no" || s == "false" || s == "f" || s == "n" || s == "0") return false;
+  Usage(flag + ": '" + v + "' is not a boolean (use true/false, yes/no, 1/0)");
+}
+
+int ParseChoice012(const std::string& flag, const std::string& v, const char* meaning) {
+  if (v == "0" || v == "1" || v == "2") return v[0] - '0';
+  Usage(fmt::format("{}: '{}' must be 0, 1 or 2 ({})", flag, v, meaning));
+}
+
+// Log level name -> ATB_AIT_LOG_LEVEL (debug 0, info 1, warning 2, error 3, fatal 4, critical 5).
+std::string ProbeLogLevel(const std::string& level) {
+  std::string s = level;
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::map<std::string, std::string> kMap = {{"debug", "0"}, {"info", "1"},  {"warning", "2"},
+                                                          {"warn", "2"},  {"error", "3"}, {"fatal", "4"},
+                                                          {"critical", "5"}};
+  auto it = kMap.find(s);
+  return it == kMap.end() ? "1" : it->second;
+}
+
+void CheckOutputPath(const std::string& flag, const std::string& path) {
+  static const std::regex kAllowed("[_A-Za-z0-9/.-]*");
+  if (path.size() > 4096) Usage(flag + ": the path is longer than 4096 characters");
+  if (!std::regex_match(path, kAllowed))
+    Usage(flag + ": '" + path + "' may contain only letters, digits and _ / . - (as the original)");
+  std::error_code ec;
+  if (fs::is_symlink(path, ec)) Usage(flag + ": '" + path + "' is a symbolic link");
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec)) Usage(flag + ": '" + path + "' exists and is not a folder");
+  if (fs::exists(path, ec) && access(path.c_str(), W_OK) != 0) Usage(flag + ": '" + path + "' is not writable");
+}
+
+void MakeDirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) Fail(dir.string(), "cannot create the folder: {}", ec.message());
+}
+
+int ParseApp(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases) {
+  std::vector<std::string> long_options;
+  for (const CLI::Option* opt : app.get_options())
+    if (!opt->get_lnames().empty()) long_options.push_back("--" + opt->get_lnames().front());
+  std::vector<std::string> args = NormalizeArgs(raw, aliases, long_options);
+  std::reverse(args.begin(), args.end());
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  return -1;
+}
+
+// A bad --exec is a usage error (exit 2).
+std::vector<std::string> SplitExecArgument(const std::string& exec) {
+  auto argv = Capture([&] { return SplitExecCommand(exec); });
+  if (!argv.ok()) Usage(argv.error());
+  return std::move(argv).value();
+}
+
+ProbeAbi ParseAbi(const std::string& v) {
+  if (v == "auto") return ProbeAbi::kAuto;
+  if (v == "0") return ProbeAbi::kOld;
+  if (v == "1") return ProbeAbi::kCxx11;
+  Usage("--probe-abi: '" + v + "' must be auto, 0 (old string ABI) or 1 (cxx11 string ABI)");
+}
+
+// Files under `dir` modified at or after `since`, by top-level subfolder of ait_dump.
+std::map<std::string, size_t> CountNewFiles(const fs::path& dir, fs::file_time_type since) {
+  std::map<std::string, size_t> counts;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return counts;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec) || it->last_write_time(ec) < since) continue;
+    const std::string name = it->path().filename().string();
+    if (name.find(".tmp") != std::string::npos) continue;  // a probe temporary left by a killed run
+    const fs::path rel = fs::relative(it->path(), dir, ec);
+    ++counts[rel.begin()->string()];
+  }
+  return counts;
+}
+
+// --type cpu_profiling: a Chrome trace per process folder, then the original's merge.
+void PostProcessCpuProfiling(const fs::path& root) {
+  const fs::path dir = root / "cpu_profiling";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    Log(LogLevel::kWarning, "--type cpu_profiling: the command wrote no statistics ({} is missing)", dir.string());
+    return;
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_directory(ec)) continue;
+    const auto files = FindStatisticFiles(entry.path());
+    if (files.empty()) continue;
+    int64_t pid = 0;
+    const std::string base = entry.path().filename().string();
+    if (!base.empty() && base.find_first_not_of("0123456789") == std::string::npos && base.size() < 10)
+      pid = std::stoll(base);
+    const fs::path trace = entry.path() / "cpu_profiling_trace.json";
+    const size_t events = WriteChromeTrace(files, trace, pid);
+    MergeStatisticFiles(files);
+    std::printf("CPU profile: %zu statistic files merged in %s; Chrome trace (%zu operations): %s\n", files.size(),
+                entry.path().c_str(), events, trace.c_str());
+  }
+}
+
+// --type onnx: convert every topology JSON the probe listed in subprocess_info.txt.
+void PostProcessOnnx(const fs::path& sub_proc_dir) {
+  const fs::path list = sub_proc_dir / "subprocess_info.txt";
+  std::ifstream in(list);
+  if (!in) {
+    Log(LogLevel::kWarning, "--type onnx: the command reported no topology ({} is missing)", list.string());
+    return;
+  }
+  std::set<std::string> seen;
+  size_t converted = 0, failed = 0;
+  for (std::string path; std::getline(in, path);) {
+    if (path.empty() || !seen.insert(path).second) continue;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) continue;
+    auto result = Capture([&] { return AtbJsonToOnnx(path, -1); });
+    if (result.ok()) {
+      ++converted;
+      Log(LogLevel::kDebug, "ONNX: {}", result.value());
+    } else {
+      ++failed;
+      Log(LogLevel::kError, "{}", result.error());
+    }
+  }
+  std::printf("ONNX: %zu topology file%s converted (next to each JSON)%s\n", converted, converted == 1 ? "" : "s",
+              failed ? fmt::format(", {} failed", failed).c_str() : "");
+}
+
+void PrintDumpSummary(const fs::path& root, fs::file_time_type since) {
+  const auto counts = CountNewFiles(root, since);
+  std::error_code ec;
+  const fs::path abs = fs::absolute(root, ec);
+  if (counts.empty()) {
+    std::printf("No dump files were written under %s (did the command run an ATB-style engine? check the "
+                "selectors: -ids, -opname, -er)\n", abs.c_str());
+    return;
+  }
+  std::printf("Dump written to %s:\n", abs.c_str());
+  for (const auto& [dir, n] : counts) std::printf("  %-22s %zu file%s\n", (dir + "/").c_str(), n, n == 1 ? "" : "s");
+}
+
+int Dump(const std::vector<std::string>& raw) {
+  CLI::App app(
+      "Run a command with the ATB probe preloaded and dump what its operations compute.\n\n"
+      "The command runs without a shell (split on spaces) with LD_PRELOAD=libait_probe and the\n"
+      "ATB_* variables set from the options below; an ATB-style engine (real ATB, or ait-engine)\n"
+      "then writes OUTPUT/ait_dump/: tensors/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin,\n"
+      "layer/ and model/ topology JSON, operation/kernel IO CSVs, CPU profiling. Exit status: the\n"
+      "command's (128+N when it died of signal N); 2 for bad arguments, 1 when it could not run.",
+      "ait llm dump");
+  app.formatter(std::make_shared<AliasFormatter>(kDumpAliases));
+  app.get_formatter()->column_width(36);
+  std::string exec, ids, range = "0,0", child = "true", time = "1", opname, stp = "2", output = "./", device,
+                    log_level = "info", abi = "auto";
+  std::vector<std::string> types = {"tensor"};
+  bool save_desc = false, tiling = false;
+  app.add_option("--exec", exec, "the command to run, e.g. \"ait-engine run --model m --input-ids 1,2\"")->required();
+  app.add_option("--type", types, "what to dump: model layer op kernel tensor cpu_profiling onnx")
+      ->capture_default_str()
+      ->check(CLI::IsMember(kDumpTypes));
+  app.add_flag("--only-save-desc", save_desc, "tensor files hold the description only (no data)");
+  app.add_option("--save-operation-ids", ids, "operation ids to save, e.g. 2,3_1 (default: all)");
+  app.add_option("--execute-range", range, "execute counts (tokens) to save, inclusive pairs: 0,0 or 1,3 or 3,5,7,7")
+      ->capture_default_str();
+  app.add_option("--save-operation-child", child, "with -ids: also save the children of the selected operations")
+      ->capture_default_str();
+  app.add_option("--save-time", time, "0 before execution, 1 after, 2 both")->capture_default_str();
+  app.add_option("--operation-name", opname, "operation type prefixes to save, e.g. self,linear (any case)");
+  app.add_flag("--save-tiling", tiling, "also save each kernel's tiling data");
+  app.add_option("--save-tensor-part", stp, "0 inputs, 1 outputs, 2 both")->capture_default_str();
+  app.add_option("--output", output, "output folder (ait_dump/ goes inside)")->capture_default_str();
+  app.add_option("--device-id", device, "save tensors of this device only");
+  app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical (also the probe's)")
+      ->capture_default_str();
+  app.add_option("--probe-abi", abi,
+                 "probe flavour: auto (ATB_HOME_PATH's libatb.so decides, else ait-engine's), 0 old or 1 cxx11 "
+                 "string ABI")
+      ->capture_default_str();
+  if (int rc = ParseApp(app, raw, kDumpAliases); rc >= 0) return rc;
+
+  std::map<std::string, std::string> env;
+  std::vector<std::string> unset;
+  std::vector<std::string> argv;
+  ProbeChoice probe;
+  try {
+    auto level = ParseLogLevel(log_level);
+    if (!level) Usage("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
+    SetLogLevel(*level);
+    argv = SplitExecArgument(exec);
+    const std::set<std::string> type_set(types.begin(), types.end());
+    if (type_set.count("onnx") && !type_set.count("model") && !type_set.count("layer"))
+      Usage("--type: onnx converts the model/layer topology, so it needs model or layer too");
+    static const std::regex kIds(R"(^(\d+(?:_\d+)*)(,\d+(?:_\d+)*)*$)");
+    if (!ids.empty() && !std::regex_match(ids, kIds))
+      Usage("--save-operation-ids: '" + ids + "' must be ids like 2,3_1 (digits joined by _, comma-separated, no "
+            "spaces)");
+    static const std::regex kRange(R"(^\d{1,9}(,\d{1,9})*$)");
+    if (!std::regex_match(range, kRange))
+      Usage("--execute-range: '" + range + "' must be comma-separated non-negative integers, e.g. 0,0 or 1,3,5,5");
+    std::vector<long> bounds;
+    for (size_t at = 0; at <= range.size();) {
+      const size_t comma = std::min(range.find(',', at), range.size());
+      bounds.push_back(std::stol(range.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    if (bounds.size() % 2) Usage("--execute-range: '" + range + "' has an odd number of values; give inclusive pairs");
+    for (size_t i = 0; i + 1 < bounds.size(); i += 2)
+      if (bounds[i] > bounds[i + 1])
+        Usage(fmt::format("--execute-range: the pair {},{} is empty (start > end)", bounds[i], bounds[i + 1]));
+    const bool save_child = ParseBool("--save-operation-child", child);
+    const int save_time = ParseChoice012("--save-time", time, "0 before, 1 after, 2 both");
+    const int part = ParseChoice012("--save-tensor-part", stp, "0 inputs, 1 outputs, 2 both");
+    if (!opname.empty())
+      if (auto bad = UnsafeCharacter(opname); bad || opname.find_first_of(" <>") != std::string::npos)
+        Usage("--operation-name: '" + opname + "' must be comma-separated operation type prefixes");
+    if (!device.empty() && (device.find_first_not_of("0123456789") != std::string::npos || device.size() > 9))
+      Usage("--device-id: '" + device + "' must be a non-negative integer");
+    CheckOutputPath("--output", output);
+    probe = ChooseProbe(ParseAbi(abi));
+
+    std::string out_dir = output.empty() ? "./" : output;
+    if (out_dir.back() != '/') out_dir += '/';
+    std::string joined;
+    for (const auto& t : types) joined += (joined.empty() ? "" : "|") + t;
+    std::string lower = opname;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    env = {{"ATB_SAVE_TENSOR", save_desc ? "2" : "1"},
+           {"ATB_SAVE_TENSOR_TIME", std::to_string(save_time)},
+           {"ATB_SAVE_TENSOR_RANGE", range},
+           {"ATB_SAVE_CHILD", save_child ? "1" : "0"},
+           {"ATB_SAVE_TENSOR_PART", std::to_string(part)},
+           {"ATB_SAVE_TILING", tiling ? "1" : "0"},
+           {"ATB_OUTPUT_DIR", out_dir},
+           {"ATB_DUMP_TYPE", joined},
+           {"ATB_SAVE_CPU_PROFILING", type_set.count("cpu_profiling") ? "1" : "0"},
+           {"ATB_CUR_PID", std::to_string(getpid())},
+           {"ATB_AIT_LOG_LEVEL", ProbeLogLevel(log_level)}};
+    if (ids.empty()) unset.push_back("ATB_SAVE_TENSOR_IDS"); else env["ATB_SAVE_TENSOR_IDS"] = ids;
+    if (opname.empty()) unset.push_back("ATB_SAVE_TENSOR_RUNNER"); else env["ATB_SAVE_TENSOR_RUNNER"] = lower;
+    if (device.empty()) unset.push_back("ATB_DEVICE_ID"); else env["ATB_DEVICE_ID"] = device;
+    // errcheck's variables must not leak in from the caller's environment.
+    unset.insert(unset.end(), {"ATB_CHECK_TYPE", "ATB_EXIT"});
+    const bool onnx = type_set.count("onnx") > 0;
+    fs::path sub_proc_dir = fs::path(out_dir) / std::to_string(getpid());
+    if (onnx) env["ATB_DUMP_SUB_PROC_INFO_SAVE_PATH"] = sub_proc_dir.string();
+    else unset.push_back("ATB_DUMP_SUB_PROC_INFO_SAVE_PATH");
+
+    MakeDirs(fs::path(out_dir) / "ait_dump");
+    if (type_set.count("tensor")) MakeDirs(fs::path(out_dir) / "ait_dump" / "tensors");
+    if (onnx) MakeDirs(sub_proc_dir);
+    Log(LogLevel::kInfo, "probe: {} ({})", probe.path, probe.reason);
+    Log(LogLevel::kInfo, "running: {}", exec);
+
+    const auto since = fs::file_time_type::clock::now() - std::chrono::seconds(1);
+    const int status = RunWithProbe(argv, env, unset, probe.path);
+    if (status != 0) Log(LogLevel::kWarning, "the command exited with status {}", status);
+    const fs::path root = fs::path(out_dir) / "ait_dump";
+    // The original skips the CPU profiling merge when it converts to ONNX (an elif); both run here.
+    if (onnx) {
+      PostProcessOnnx(sub_proc_dir);
+      std::error_code ec;
+      fs::remove_all(sub_proc_dir, ec);
+    }
+    if (type_set.count("cpu_profiling")) PostProcessCpuProfiling(root);
+    PrintDumpSummary(root, since);
+    return status;
+  } catch (const UsageFailure& u) {
+    std::fprintf(stderr, "ait llm dump: error: %s\n(see 'ait llm dump --help')\n", u.message.c_str());
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "ait llm dump: error: %s\n", e.what());
+    return kExitFailure;
+  }
+}
+
+// Parses `ait_overflow_res_<pid>.txt` lines "Overflow detected! Operator name: <path>[...]".
+std::vector<std::string> OverflowLines(const fs::path& file) {
+  std::vector<std::string> lines;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+int Errcheck(const std::vector<std::string>& raw) {
+  CLI::App app(
+      "Run a command with the ATB probe in overflow-check mode.\n\n"
+      "After every kernel the engine scans its outputs for +-inf and reports the kernel\n"
+      "(<Operation>_<ids>:<Kernel>) to the probe, which appends it to\n"
+      "OUTPUT/ait_overflow_res_{pid}.txt; no file is written when nothing overflows. With --exit\n"
+      "the command stops at the first overflow. Exit status: the command's; 2 for bad arguments.",
+      "ait llm errcheck");
+  app.formatter(std::make_shared<AliasFormatter>(kErrcheckAliases));
+  app.get_formatter()->column_width(30);
+  std::string exec, output, log_level = "info", abi = "auto";
+  std::vector<std::string> types = {"overflow"};
+  bool exit_on_overflow = false;
+  app.add_option("--exec", exec, "the command to run (no shell; split on spaces)")->required();
+  app.add_option("--type", types, "checks to run: overflow")->capture_default_str()->check(CLI::IsMember({"overflow"}));
+  app.add_option("--output", output, "folder for the report (default: the current folder)");
+  app.add_flag("--exit", exit_on_overflow, "stop the command at the first overflow");
+  app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
+  app.add_option("--probe-abi", abi, "probe flavour: auto, 0 or 1 (as ait llm dump)")->capture_default_str();
+  if (int rc = ParseApp(app, raw, kErrcheckAliases); rc >= 0) return rc;
+  try {
+    auto level = ParseLogLevel(log_level);
+    if (!level) Usage("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
+    SetLogLevel(*level);
+    const auto argv = SplitExecArgument(exec);
+    if (!output.empty()) CheckOutputPath("--output", output);
+    const ProbeChoice probe = ChooseProbe(ParseAbi(abi));
+    std::error_code ec;
+    const fs::path out = output.empty() ? fs::current_path() : fs::absolute(output, ec);
+    if (!output.empty()) {
+      MakeDirs(out);
+      fs::permissions(out, fs::perms(0750), ec);
+    }
+    std::string codes;
+    for (const auto& t : types)
+      if (t == "overflow") codes += "1";
+    const std::map<std::string, std::string> env = {
+        {"ATB_OUTPUT_DIR", out.string()}, {"ATB_CHECK_TYPE", codes}, {"ATB_EXIT", exit_on_overflow ? "1" : "0"},
+        {"ATB_AIT_LOG_LEVEL", ProbeLogLevel(log_level)}};
+    // A dump configuration in the caller's environment must not turn on tensor saving here.
+    const std::vector<std::string> unset = {"ATB_DUMP_TYPE", "ATB_SAVE_TENSOR_IDS", "ATB_SAVE_TENSOR_RUNNER",
+                                            "ATB_SAVE_TENSOR_RANGE", "ATB_SAVE_TENSOR_PART", "ATB_SAVE_TILING"};
+    Log(LogLevel::kInfo, "probe: {} ({})", probe.path, probe.reason);
+    const auto since = fs::file_time_type::clock::now() - std::chrono::seconds(1);
+    int child = 0;
+    const int status = RunWithProbe(argv, env, unset, probe.path, &child);
+    // Reports of this run: the command's own pid, and any process it started.
+    std::vector<fs::path> reports;
+    for (const auto& entry : fs::directory_iterator(out, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("ait_overflow_res_", 0) == 0 && entry.path().extension() == ".txt" &&
+          entry.last_write_time(ec) >= since)
+        reports.push_back(entry.path());
+    }
+    std::sort(reports.begin(), reports.end());
+    if (reports.empty()) {
+      std::printf("No overflow detected (the command exited with status %d). Checked: %s\n", status, exec.c_str());
+    } else {
+      for (const auto& report : reports) {
+        const auto lines = OverflowLines(report);
+        std::printf("%zu overflow%s detected; first: %s\nReport: %s\n", lines.size(), lines.size() == 1 ? "" : "s",
+                    lines.empty() ? "?" : lines.front().c_str(), report.c_str());
+      }
+      if (exit_on_overflow && status != 0)
+        std::printf("The command was stopped at the first overflow (--exit); it exited with status %d.\n", status);
+    }
+    return status;
+  } catch (const UsageFailure& u) {
+    std::fprintf(stderr, "ait llm errcheck: error: %s\n(see 'ait llm errcheck --help')\n", u.message.c_str());
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "ait llm errcheck: error: %s\n", e.what());
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+int RunDump(const std::vector<std::string>& args) { return Dump(args); }
+int RunErrcheck(const std::vector<std::string>& args) { return Errcheck(args); }
+
+}  // namespace ait::cli
