@@ -25,10 +25,12 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# engine_unit_tests exists once the engine has sources (CMake builds it from engine/).
+# engine_unit_tests exists once the engine has sources (CMake builds it from engine/);
+# probe_unit_tests is libait_probe's (src/probe, tests/probe).
 unit-test: build
 	@$(BUILD)/bin/ait_unit_tests --gtest_brief=1
 	@if [ -x $(BUILD)/bin/engine_unit_tests ]; then $(BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
+	@if [ -x $(BUILD)/bin/probe_unit_tests ]; then $(BUILD)/bin/probe_unit_tests --gtest_brief=1; fi
 
 python-test: build
 	@AIT_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
@@ -43,6 +45,7 @@ sanitize-test: deps $(ASAN_BUILD)/build.ninja
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@$(ASAN_BUILD)/bin/ait_unit_tests --gtest_brief=1
 	@if [ -x $(ASAN_BUILD)/bin/engine_unit_tests ]; then $(ASAN_BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
+	@if [ -x $(ASAN_BUILD)/bin/probe_unit_tests ]; then $(ASAN_BUILD)/bin/probe_unit_tests --gtest_brief=1; fi
 	@bash scripts/run-fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 test: build sanitize-test unit-test python-test

@@ -1,0 +1,189 @@
+// The exported ATB probe ABI (include/ait/atb_probe_abi.h): thin wrappers over one Dumper,
+// configured from the environment when the library is loaded. Nothing escapes into the
+// host: every function catches everything and answers "no" / does nothing on failure.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "ait/atb_probe_abi.h"
+#include "probe/dumper.h"
+#include "probe/signals.h"
+
+namespace {
+
+using ait::probe::Dumper;
+
+std::string CurrentDir() {
+  char buf[PATH_MAX];
+  return ::getcwd(buf, sizeof buf) != nullptr ? buf : "";
+}
+
+void FlushAtExit();
+
+// Created on first use (at load, from the constructor below, unless the host calls in
+// earlier) and never destroyed: hooks called from other libraries' static destructors still
+// find it. FlushAtExit drains the writer at exit(); outputs after that are synchronous.
+Dumper& Instance() {
+  static Dumper* dumper = [] {
+    auto* d = new Dumper(ait::probe::Config::FromEnv([](const char* name) { return std::getenv(name); }, CurrentDir()));
+    d->writer().set_on_start([d] { ait::probe::InstallFlushOnSignal(&d->writer().pending_jobs()); });
+    std::atexit(FlushAtExit);
+    pthread_atfork([] { Instance().PrepareFork(); }, [] { Instance().ParentAfterFork(); },
+                   [] { Instance().ChildAfterFork(); });
+    return d;
+  }();
+  return *dumper;
+}
+
+void FlushAtExit() {
+  try {
+    Instance().Flush();
+  } catch (...) {
+  }
+}
+
+__attribute__((constructor)) void LoadProbe() {
+  try {
+    Instance();
+  } catch (...) {
+  }
+}
+
+// Runs `f` and returns its answer; `fallback` if anything is thrown (bad_alloc, ...).
+template <typename F>
+auto Guard(F f, decltype(f()) fallback) noexcept -> decltype(f()) {
+  const int saved_errno = errno;
+  try {
+    auto r = f();
+    errno = saved_errno;
+    return r;
+  } catch (...) {
+    errno = saved_errno;
+    return fallback;
+  }
+}
+
+template <typename F>
+void Guard(F f) noexcept {
+  const int saved_errno = errno;
+  try {
+    f();
+  } catch (...) {
+  }
+  errno = saved_errno;
+}
+
+const ait::probe::Config& Cfg() { return Instance().config(); }
+
+}  // namespace
+
+namespace atb {
+
+bool Probe::IsTensorNeedSave(const std::vector<int64_t>& ids, const std::string& optype) {
+  return Guard([&] { return Cfg().IsTensorNeedSave(ids, optype); }, false);
+}
+bool Probe::IsSaveChild() {
+  return Guard([] { return Cfg().IsSaveChild(); }, false);
+}
+bool Probe::IsSaveTensorData() {
+  return Guard([] { return Cfg().IsSaveTensorData(); }, false);
+}
+bool Probe::IsSaveTensorDesc() { return true; }
+bool Probe::IsExecuteCountInRange(const uint64_t executeCount) {
+  return Guard([&] { return Cfg().IsExecuteCountInRange(executeCount); }, false);
+}
+bool Probe::IsSaveTensorBefore() {
+  return Guard([] { return Cfg().IsSaveTensorBefore(); }, false);
+}
+bool Probe::IsSaveTensorAfter() {
+  return Guard([] { return Cfg().IsSaveTensorAfter(); }, false);
+}
+bool Probe::IsSaveIntensor() {
+  return Guard([] { return Cfg().IsSaveIntensor(); }, false);
+}
+bool Probe::IsSaveOuttensor() {
+  return Guard([] { return Cfg().IsSaveOuttensor(); }, false);
+}
+void Probe::SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims,
+                       const void* hostData, uint64_t dataSize, const std::string& filePath) {
+  Guard([&] { Instance().SaveTensor(format, dtype, dims, hostData, dataSize, filePath); });
+}
+bool Probe::IsSaveTiling() {
+  return Guard([] { return Cfg().IsSaveTiling(); }, false);
+}
+void Probe::SaveTiling(const uint8_t* data, uint64_t dataSize, const std::string& filePath) {
+  Guard([&] { Instance().SaveTiling(data, dataSize, filePath); });
+}
+bool Probe::IsSaveParam() { return true; }
+void Probe::SaveParam(const std::string& param, const std::string& filePath) {
+  Guard([&] { Instance().SaveParam(param, filePath); });
+}
+
+bool Probe::ReportOperationGraphEnable() {
+  return Guard([] { return Cfg().ReportOperationGraphEnable(); }, false);
+}
+void Probe::ReportOperationGraph(const std::string& opName, const std::string& graph) {
+  Guard([&] { Instance().ReportOperationGraph(opName, graph); });
+}
+
+bool Probe::ReportOperationStatisticEnable() {
+  return Guard([] { return Cfg().ReportOperationStatisticEnable(); }, false);
+}
+void Probe::ReportOperationSetupStatistic(const uint64_t executeCount, const std::string& opname,
+                                          const std::string& st) {
+  Guard([&] { Instance().ReportStatistic(executeCount, opname, st); });
+}
+void Probe::ReportOperationExecuteStatistic(const uint64_t executeCount, const std::string& opname,
+                                            const std::string& st) {
+  Guard([&] { Instance().ReportStatistic(executeCount, opname, st); });
+}
+
+bool Probe::ReportOperationIOTensorEnable() {
+  return Guard([] { return Cfg().ReportOperationIOTensorEnable(); }, false);
+}
+void Probe::ReportOperationIOTensor(const size_t executeCount, const std::string& opName, const std::string& opParam,
+                                    const std::vector<Tensor>& inTensors, const std::vector<Tensor>& outTensors) {
+  Guard([&] {
+    Instance().ReportIoTensor(Dumper::IoKind::kOperation, executeCount, opName, opParam, inTensors, outTensors);
+  });
+}
+bool Probe::ReportKernelIOTensorEnable() {
+  return Guard([] { return Cfg().ReportKernelIOTensorEnable(); }, false);
+}
+void Probe::ReportKernelIOTensor(const size_t executeCount, const std::string& opName, const std::string& opParam,
+                                 const std::vector<Tensor>& inTensors, const std::vector<Tensor>& outTensors) {
+  Guard([&] {
+    Instance().ReportIoTensor(Dumper::IoKind::kKernel, executeCount, opName, opParam, inTensors, outTensors);
+  });
+}
+
+bool Probe::IsOverflowCheck() {
+  return Guard([] { return Cfg().IsOverflowCheck(); }, false);
+}
+bool Probe::IsOverflowStop() {
+  return Guard([] { return Cfg().IsOverflowStop(); }, false);
+}
+void Probe::ReportOverflowKernel(const std::string& kernelPath) {
+  Guard([&] { Instance().ReportOverflowKernel(kernelPath); });
+}
+
+// The configuration is read once, at load; there is no config file to re-read.
+void Probe::UpdateConfig() {}
+// No per-directory configuration: every directory the other predicates select is saved.
+bool Probe::IsSaveTensorInSpecificDir(const std::string&) { return true; }
+
+}  // namespace atb
+
+namespace atb_speed {
+
+bool SpeedProbe::IsReportModelTopoInfo(const std::string& modelName) {
+  return Guard([&] { return Instance().IsReportModelTopoInfo(modelName); }, false);
+}
+void SpeedProbe::ReportModelTopoInfo(const std::string& modelName, const std::string& graph) {
+  Guard([&] { Instance().ReportModelTopoInfo(modelName, graph); });
+}
+
+}  // namespace atb_speed

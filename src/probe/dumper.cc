@@ -1,0 +1,272 @@
+#include "probe/dumper.h"
+
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+#include "probe/io_csv.h"
+#include "probe/safe_path.h"
+#include "probe/tensor_bin.h"
+
+namespace ait::probe {
+
+namespace {
+
+// The original's free-space rule: keep 2 GiB free, and room for twice the tensor.
+constexpr uint64_t kMinFreeBytes = uint64_t{2} << 30;
+
+std::string Pid() { return std::to_string(::getpid()); }
+
+// `s` with control characters shown as '?', for messages.
+std::string Printable(const std::string& s) {
+  std::string out = s.substr(0, 512);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool Contains(const std::string& s, const char* a, const char* b) {
+  return s.find(a) != std::string::npos || s.find(b) != std::string::npos;
+}
+
+}  // namespace
+
+Dumper::Dumper(Config config, size_t max_queued_bytes)
+    : config_(std::move(config)),
+      log_(config_.log_level),
+      writer_(&errors_, config_.test_write_delay_ms, max_queued_bytes) {}
+
+bool Dumper::EnoughSpace(uint64_t size) {
+  // The tensor folder may not exist yet: ask the nearest folder that does.
+  std::string dir = config_.root + "tensors";
+  struct statvfs st {};
+  while (::statvfs(dir.c_str(), &st) != 0) {
+    const size_t slash = dir.rfind('/');
+    if (slash == std::string::npos || slash == 0) return true;  // nothing to ask: let the write tell
+    dir.resize(slash);
+  }
+  const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  const uint64_t pending = writer_.pending_bytes();
+  const uint64_t available = free_bytes > pending ? free_bytes - pending : 0;
+  if (available > kMinFreeBytes && available / 2 > size) return true;
+  errors_.Report(ErrorKind::kLowSpace, "only " + std::to_string(available >> 20) + " MiB free under '" + dir +
+                                           "': tensors are skipped while less than 2 GiB (or twice the tensor) is free");
+  return false;
+}
+
+void Dumper::SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims, const void* data,
+                        uint64_t size, const std::string& file_path) {
+  if (!IsSafeRelativePath(file_path)) {
+    errors_.Report(ErrorKind::kUnsafeName,
+                   "refusing tensor path '" + Printable(file_path) + "': not a plain relative path inside the dump");
+    return;
+  }
+  const std::string name = BaseName(file_path);
+  if (Contains(name, "intensor", "inTensor") && !config_.IsSaveIntensor()) return;
+  if (Contains(name, "outtensor", "outTensor") && !config_.IsSaveOuttensor()) return;
+  if (!config_.DeviceSelected(file_path)) return;
+  if (!IsHeaderValue(format) || !IsHeaderValue(dtype) || !IsHeaderValue(dims)) {
+    errors_.Report(ErrorKind::kBadValue, "tensor '" + file_path + "' skipped: format/dtype/dims hold a line break or '='");
+    return;
+  }
+  if (data == nullptr) {
+    errors_.Report(ErrorKind::kBadValue, "tensor '" + file_path + "' skipped: the host passed no data");
+    return;
+  }
+  const bool with_data = config_.IsSaveTensorData();
+  const uint64_t payload = with_data ? size : 0;
+  if (!EnoughSpace(payload)) return;
+  const std::string header = TensorBinHeader(format, dtype, dims, with_data, size);
+  WriteJob job;
+  job.path = config_.root + "tensors/" + file_path;
+  job.size = header.size() + payload;
+  job.data.reset(new (std::nothrow) char[job.size]);
+  if (!job.data) {
+    errors_.Report(ErrorKind::kOutOfMemory, "tensor '" + file_path + "' skipped: no memory for a copy of " +
+                                                std::to_string(job.size) + " bytes");
+    return;
+  }
+  std::memcpy(job.data.get(), header.data(), header.size());
+  if (payload > 0) std::memcpy(job.data.get() + header.size(), data, payload);
+  AIT_PROBE_LOG(log_, LogLevel::kDebug, "queued " + job.path + " (" + std::to_string(job.size) + " bytes)");
+  writer_.Submit(std::move(job));
+}
+
+void Dumper::SaveTiling(const uint8_t* data, uint64_t size, const std::string& file_path) {
+  if (data == nullptr) {
+    AIT_PROBE_LOG(log_, LogLevel::kWarning, "no tiling data for " + Printable(file_path));
+    return;
+  }
+  if (!IsSafeRelativePath(file_path)) {
+    errors_.Report(ErrorKind::kUnsafeName,
+                   "refusing tiling path '" + Printable(file_path) + "': not a plain relative path inside the dump");
+    return;
+  }
+  WriteJob job;
+  job.path = config_.out + file_path;
+  job.size = size;
+  job.data.reset(new (std::nothrow) char[size ? size : 1]);
+  if (!job.data) {
+    errors_.Report(ErrorKind::kOutOfMemory, "tiling '" + file_path + "' skipped: out of memory");
+    return;
+  }
+  std::memcpy(job.data.get(), data, size);
+  writer_.Submit(std::move(job));
+}
+
+void Dumper::SaveParam(const std::string& param, const std::string& file_path) {
+  if (!IsSafeRelativePath(file_path)) {
+    errors_.Report(ErrorKind::kUnsafeName,
+                   "refusing param path '" + Printable(file_path) + "': not a plain relative path inside the dump");
+    return;
+  }
+  WriteJob job;
+  job.path = config_.root + "tensors/" + file_path;
+  job.size = param.size() + 1;
+  job.data.reset(new (std::nothrow) char[job.size]);
+  if (!job.data) return;
+  std::memcpy(job.data.get(), param.data(), param.size());
+  job.data[param.size()] = '\n';
+  writer_.Submit(std::move(job));
+}
+
+void Dumper::WriteTopologyFile(const std::string& path, const std::string& text) {
+  if (!WriteFileAtomically(path, text.data(), text.size(), errors_)) return;
+  if (config_.DumpTypeEnabled("onnx") && config_.sub_proc_info_dir)
+    AppendToFile(*config_.sub_proc_info_dir + "subprocess_info.txt", path + "\n", errors_);
+}
+
+void Dumper::ReportOperationGraph(const std::string& op_name, const std::string& graph) {
+  if (!config_.ReportOperationGraphEnable()) return;
+  if (!IsSafeFileName(op_name)) {
+    errors_.Report(ErrorKind::kUnsafeName, "refusing layer name '" + Printable(op_name) + "': not a plain file name");
+    return;
+  }
+  OrderedJson g = OrderedJson::parse(graph, nullptr, false);
+  if (g.is_discarded()) {
+    AIT_PROBE_LOG(log_, LogLevel::kError, "the graph of " + op_name + " is not valid JSON");
+    return;
+  }
+  if (!g.is_object() || !g.contains("opName") || g["opName"] != op_name) {
+    AIT_PROBE_LOG(log_, LogLevel::kError, "the graph reported for " + op_name + " names another operation");
+    return;
+  }
+  std::string error;
+  const auto layer = BuildLayerJson(g, &error);
+  if (!error.empty()) AIT_PROBE_LOG(log_, LogLevel::kError, "graph of " + op_name + ": " + error);
+  if (!layer) return;
+  if (config_.DumpTypeEnabled("model")) {
+    std::lock_guard<std::mutex> lock(mu_);
+    merger_.CacheLayer(op_name, std::move(g));
+  }
+  WriteTopologyFile(config_.root + "layer/" + Pid() + "/" + op_name + ".json", DumpCompact(*layer) + "\n");
+}
+
+bool Dumper::IsReportModelTopoInfo(const std::string& model_name) {
+  if (!config_.DumpTypeEnabled("model")) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return reported_models_.count(model_name) == 0;
+}
+
+void Dumper::ReportModelTopoInfo(const std::string& model_name, const std::string& graph) {
+  if (!config_.DumpTypeEnabled("model")) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reported_models_.insert(model_name);
+  }
+  if (!IsSafeFileName(model_name)) {
+    errors_.Report(ErrorKind::kUnsafeName, "refusing model name '" + Printable(model_name) + "': not a plain file name");
+    return;
+  }
+  OrderedJson g = OrderedJson::parse(graph, nullptr, false);
+  if (g.is_discarded()) {
+    AIT_PROBE_LOG(log_, LogLevel::kError, "the topology of model " + model_name + " is not valid JSON");
+    return;
+  }
+  std::string error;
+  OrderedJson merged;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    merged = merger_.Merge(std::move(g), &error);
+  }
+  if (!error.empty()) AIT_PROBE_LOG(log_, LogLevel::kError, "model " + model_name + ": " + error);
+  WriteTopologyFile(config_.root + "model/" + Pid() + "/" + model_name + ".json", DumpCompact(merged) + "\n");
+}
+
+void Dumper::ReportStatistic(uint64_t execute_count, const std::string& op_name, const std::string& stats) {
+  if (!config_.ReportOperationStatisticEnable()) return;
+  std::string line = "[";  // built by appending: GCC 12 warns falsely on "[" + std::string
+  line += OneLine(op_name);
+  line += "]:";
+  line += OneLine(stats);
+  line += "\n";
+  AppendToFile(config_.root + "cpu_profiling/" + Pid() + "/operation_statistic_" + std::to_string(execute_count) + ".txt",
+               line, errors_);
+}
+
+void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::string& op_name,
+                            const std::string& op_param, const std::vector<atb::Probe::Tensor>& in,
+                            const std::vector<atb::Probe::Tensor>& out) {
+  const bool op = kind == IoKind::kOperation;
+  if (!(op ? config_.ReportOperationIOTensorEnable() : config_.ReportKernelIOTensorEnable())) return;
+  const std::string path = config_.root + (op ? "operation_io_tensors/" : "kernel_io_tensors/") + Pid() +
+                           (op ? "/operation_tensors_" : "/kernel_tensors_") + std::to_string(execute_count) + ".csv";
+  const std::string tensor_root = config_.root + "tensors/";
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = csv_lines_.find(path);
+  if (it == csv_lines_.end()) {
+    // First row from this process: a new file gets the header; an existing one (a reused
+    // pid, a re-run) continues its numbering.
+    const std::string first = IoCsvHeader() + IoCsvRow(1, op_name, op_param, in, out, tensor_root);
+    const auto created = CreateExclusive(path, first, errors_);
+    if (!created) return;
+    if (*created) {
+      csv_lines_[path] = 2;
+      return;
+    }
+    const uint64_t lines = CountLines(path, 10000);
+    if (lines == 0) {
+      if (AppendToFile(path, first, errors_)) csv_lines_[path] = 2;
+      return;
+    }
+    it = csv_lines_.emplace(path, lines).first;
+  }
+  if (AppendToFile(path, IoCsvRow(NextCaseNum(it->second), op_name, op_param, in, out, tensor_root), errors_))
+    ++it->second;
+}
+
+void Dumper::ReportOverflowKernel(const std::string& kernel_path) {
+  if (kernel_path.empty() || !config_.overflow_dir) return;
+  AppendToFile(*config_.overflow_dir + "ait_overflow_res_" + Pid() + ".txt",
+               "Overflow detected! Operator name: " + OneLine(kernel_path) + "\n", errors_);
+}
+
+void Dumper::PrepareFork() {
+  mu_.lock();
+  writer_.PrepareFork();
+}
+
+void Dumper::ParentAfterFork() {
+  writer_.ParentAfterFork();
+  mu_.unlock();
+}
+
+void Dumper::ChildAfterFork() {
+  writer_.ChildAfterFork();
+  mu_.unlock();
+}
+
+}  // namespace ait::probe

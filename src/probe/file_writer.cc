@@ -1,0 +1,268 @@
+#include "probe/file_writer.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <vector>
+
+namespace ait::probe {
+
+namespace {
+
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    // At most 1 GiB per call, as the original copies; write(2) takes no more than ~2 GiB anyway.
+    const ssize_t n = ::write(fd, data, size < (size_t{1} << 30) ? size : (size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) {
+      errno = EIO;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string Parent(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// open(2) that creates missing parent folders on ENOENT (or ENOTDIR, so that a file in the
+// way is reported as the folder that cannot be made) and retries once.
+int OpenCreating(const std::string& path, int flags, ErrorReporter& errors) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0640);
+  if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    if (!MakeDirs(Parent(path), errors)) return -2;
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, 0640);
+  }
+  return fd;
+}
+
+// Signals the flush-on-signal handler waits for the writer on: never delivered to the
+// writer thread, nor to a producer while it holds the queue's lock.
+sigset_t FlushSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, sig);
+  return set;
+}
+
+class BlockFlushSignals {
+ public:
+  BlockFlushSignals() {
+    const sigset_t set = FlushSignals();
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~BlockFlushSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+ private:
+  sigset_t old_;
+};
+
+}  // namespace
+
+bool MakeDirs(const std::string& dir, ErrorReporter& errors) {
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = dir.find('/', pos + 1);
+    const std::string prefix = dir.substr(0, pos);
+    if (prefix.empty() || ::mkdir(prefix.c_str(), 0750) == 0 || errno == EEXIST) continue;
+    errors.Report(ErrorKind::kCreateDir, "cannot create folder '" + prefix + "': " + ErrnoText(errno));
+    return false;
+  }
+  return true;
+}
+
+bool WriteFileAtomically(const std::string& path, const char* data, size_t size, ErrorReporter& errors,
+                         int64_t delay_ms) {
+  static std::atomic<uint64_t> sequence{0};
+  const size_t slash = path.rfind('/');
+  const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".tmp." +
+                          std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
+  const int fd = OpenCreating(tmp, O_WRONLY | O_CREAT | O_TRUNC, errors);
+  if (fd == -2) return false;
+  if (fd < 0) {
+    errors.Report(ErrorKind::kOpen, "cannot create '" + tmp + "': " + ErrnoText(errno));
+    return false;
+  }
+  const bool written = WriteAll(fd, data, size);
+  const int write_errno = errno;
+  if (::close(fd) != 0 || !written) {
+    errors.Report(ErrorKind::kWrite, "cannot write '" + tmp + "': " + ErrnoText(written ? errno : write_errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    errors.Report(ErrorKind::kRename, "cannot rename '" + tmp + "' to '" + path + "': " + ErrnoText(errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool AppendToFile(const std::string& path, const std::string& bytes, ErrorReporter& errors) {
+  const int fd = OpenCreating(path, O_WRONLY | O_APPEND | O_CREAT, errors);
+  if (fd == -2) return false;
+  if (fd < 0) {
+    errors.Report(ErrorKind::kOpen, "cannot open '" + path + "' for appending: " + ErrnoText(errno));
+    return false;
+  }
+  const bool written = WriteAll(fd, bytes.data(), bytes.size());
+  const int write_errno = errno;
+  if (::close(fd) != 0 || !written) {
+    errors.Report(ErrorKind::kWrite, "cannot append to '" + path + "': " + ErrnoText(written ? errno : write_errno));
+    return false;
+  }
+  return true;
+}
+
+std::optional<bool> CreateExclusive(const std::string& path, const std::string& bytes, ErrorReporter& errors) {
+  const int fd = OpenCreating(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL, errors);
+  if (fd == -2) return std::nullopt;
+  if (fd < 0) {
+    if (errno == EEXIST) return false;
+    errors.Report(ErrorKind::kOpen, "cannot create '" + path + "': " + ErrnoText(errno));
+    return std::nullopt;
+  }
+  const bool written = WriteAll(fd, bytes.data(), bytes.size());
+  const int write_errno = errno;
+  if (::close(fd) != 0 || !written) {
+    errors.Report(ErrorKind::kWrite, "cannot write '" + path + "': " + ErrnoText(written ? errno : write_errno));
+    return std::nullopt;
+  }
+  return true;
+}
+
+uint64_t CountLines(const std::string& path, uint64_t limit) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  uint64_t lines = 0;
+  std::vector<char> buf(1 << 16);
+  while (lines < limit) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n && lines < limit; ++i) lines += buf[static_cast<size_t>(i)] == '\n';
+  }
+  ::close(fd);
+  return lines;
+}
+
+// --- AsyncWriter --------------------------------------------------------------------------
+
+AsyncWriter::AsyncWriter(ErrorReporter* errors, int64_t delay_ms, size_t max_bytes)
+    : errors_(errors), delay_ms_(delay_ms), max_bytes_(max_bytes) {}
+
+AsyncWriter::~AsyncWriter() { Flush(); }
+
+void AsyncWriter::Submit(WriteJob job) {
+  {
+    BlockFlushSignals blocked;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!synchronous_ && thread_ == nullptr && !stop_) {
+      try {
+        thread_ = new std::thread([this] { Run(); });  // inherits the blocked signals
+        if (on_start_) on_start_();
+      } catch (...) {
+        thread_ = nullptr;
+        synchronous_ = true;  // no thread to be had: write in the caller's thread
+      }
+    }
+    has_space_.wait(lock, [&] {
+      const uint64_t pending = pending_bytes_.load();
+      return synchronous_ || pending == 0 || pending + job.size <= max_bytes_;
+    });
+    if (!synchronous_) {
+      pending_jobs_.fetch_add(1);
+      pending_bytes_.fetch_add(job.size);
+      queue_.push_back(std::move(job));
+      has_job_.notify_one();
+      return;
+    }
+  }
+  Write(job);
+}
+
+void AsyncWriter::Run() {
+  while (true) {
+    std::unique_lock<std::mutex> lock(mu_);
+    has_job_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    WriteJob job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    Write(job);
+    const size_t size = job.size;
+    job.data.reset();
+    lock.lock();
+    pending_bytes_.fetch_sub(size);
+    pending_jobs_.fetch_sub(1);
+    lock.unlock();
+    has_space_.notify_all();
+  }
+}
+
+void AsyncWriter::Write(const WriteJob& job) {
+  WriteFileAtomically(job.path, job.data.get(), job.size, *errors_, delay_ms_);
+}
+
+void AsyncWriter::Flush() {
+  std::thread* thread = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (synchronous_) return;
+    stop_ = true;
+    thread = thread_;
+    thread_ = nullptr;
+  }
+  has_job_.notify_all();
+  if (thread != nullptr) {
+    if (thread->get_id() == std::this_thread::get_id()) {
+      thread->detach();
+    } else {
+      thread->join();
+    }
+    delete thread;
+  }
+  std::deque<WriteJob> rest;  // submitted after the thread saw an empty queue
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    synchronous_ = true;
+    rest.swap(queue_);
+  }
+  has_space_.notify_all();
+  for (WriteJob& job : rest) {
+    Write(job);
+    pending_bytes_.fetch_sub(job.size);
+    pending_jobs_.fetch_sub(1);
+  }
+}
+
+void AsyncWriter::PrepareFork() { mu_.lock(); }
+
+void AsyncWriter::ParentAfterFork() { mu_.unlock(); }
+
+void AsyncWriter::ChildAfterFork() {
+  // The parent's thread does not exist here, and the condition variables may count its
+  // waiters: never wait on them again. The std::thread object is dropped, not destroyed
+  // (destroying a joinable one terminates).
+  thread_ = nullptr;
+  synchronous_ = true;
+  queue_.clear();
+  pending_jobs_.store(0);
+  pending_bytes_.store(0);
+  mu_.unlock();
+}
+
+}  // namespace ait::probe

@@ -1,0 +1,375 @@
+// The Dumper end to end in-process: what lands on disk for each probe function, the
+// filters, truncation, atomic files, bounded queue, errors, fork and signal behaviour.
+#include "probe/dumper.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "ait/tensor_io.h"
+#include "probe/io_csv.h"
+#include "probe/signals.h"
+#include "probe/topology.h"
+#include "probe_test_util.h"
+
+namespace ait::probe {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ConfigFrom;
+using testing::FilesUnder;
+using testing::Lines;
+using testing::ReadFile;
+using testing::TempDir;
+
+std::string Pid() { return std::to_string(::getpid()); }
+
+Config DumpConfig(const TempDir& dir, std::map<std::string, std::string> vars = {}) {
+  vars.emplace("ATB_OUTPUT_DIR", dir.Out());
+  vars.emplace("ATB_DUMP_TYPE", "tensor");
+  vars.emplace("ATB_SAVE_TENSOR", "1");
+  vars.emplace("ATB_SAVE_TENSOR_PART", "2");
+  return ConfigFrom(vars);
+}
+
+const float kValues[6] = {0.5f, -1.25f, 2.0f, 3.5f, -0.0f, 65504.0f};
+
+std::string Header(const char* dims, size_t n) {
+  return "$Version=1.0\n$Object.Count=1\n$Object.Length=" + std::to_string(n) + "\nformat=2\ndtype=0\ndims=" + dims +
+         "\n$Object.data=0," + std::to_string(n) + "\n$End=1\n";
+}
+
+TEST(Dumper, SaveTensorWritesTheBinFileUnderTensors) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir));
+  d.SaveTensor("2", "0", "2,3", kValues, sizeof kValues, "0_77/0/1_LlamaLayer/after/outtensor0.bin");
+  d.Flush();
+  const fs::path file = dir.path() / "ait_dump/tensors/0_77/0/1_LlamaLayer/after/outtensor0.bin";
+  EXPECT_EQ(ReadFile(file), Header("2,3", 24) + std::string(reinterpret_cast<const char*>(kValues), 24));
+  // The toolkit's own reader agrees.
+  const Tensor t = ReadTensor(file.string());
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(std::memcmp(t.data, kValues, 24), 0);
+  // Nothing else: no temporary file left.
+  EXPECT_EQ(FilesUnder(dir.path()), std::vector<std::string>{"ait_dump/tensors/0_77/0/1_LlamaLayer/after/outtensor0.bin"});
+}
+
+TEST(Dumper, SavingTheSamePathAgainReplacesTheFile) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir));
+  const float big[4] = {1, 2, 3, 4};
+  d.SaveTensor("2", "0", "4", big, sizeof big, "0_1/0/0_Op/after/outtensor0.bin");
+  d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/0_Op/after/outtensor0.bin");
+  d.Flush();
+  EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/0_Op/after/outtensor0.bin"),
+            Header("1", 4) + std::string(reinterpret_cast<const char*>(kValues), 4));
+}
+
+TEST(Dumper, DescriptionOnlyWritesTheHeaderAlone) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_SAVE_TENSOR", "2"}}));
+  d.SaveTensor("2", "1", "3,64", kValues, 384, "0_1/0/0_Op/before/intensor1.bin");
+  d.Flush();
+  EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/0_Op/before/intensor1.bin"),
+            "$Version=1.0\n$Object.Count=0\n$Object.Length=0\nformat=2\ndtype=1\ndims=3,64\n$End=1\n");
+}
+
+TEST(Dumper, PartAndDeviceFiltersLookAtTheFileNameAndTheRootFolder) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_SAVE_TENSOR_PART", "1"}, {"ATB_DEVICE_ID", "1"}}));
+  for (const char* p : {"1_5/0/0_Op/after/intensor0.bin", "1_5/0/0_Op/after/outtensor0.bin",
+                        "1_5/0/0_Op/after/inTensor0.bin", "1_5/0/0_Op/after/outTensor1.bin",
+                        "0_5/0/0_Op/after/outtensor0.bin", "1_5/0/0_Op/after/other.bin"})
+    d.SaveTensor("2", "0", "1", kValues, 4, p);
+  d.Flush();
+  EXPECT_EQ(FilesUnder(dir.path() / "ait_dump/tensors"),
+            (std::vector<std::string>{"1_5/0/0_Op/after/other.bin", "1_5/0/0_Op/after/outTensor1.bin",
+                                      "1_5/0/0_Op/after/outtensor0.bin"}));
+}
+
+TEST(Dumper, UnsafePathsAndNullDataAreSkippedAndReportedOnce) {
+  TempDir dir;
+  const fs::path out = dir.path() / "out";
+  fs::create_directories(out);
+  Dumper d(DumpConfig(dir, {{"ATB_OUTPUT_DIR", out.string() + "/"}}));
+  ::testing::internal::CaptureStderr();
+  for (const char* p : {"../../escape.bin", "/abs/outtensor0.bin", "0_1//x.bin", "0_1/./x.bin", "0_1/x.bin/"})
+    d.SaveTensor("2", "0", "1", kValues, 4, p);
+  d.SaveParam("{}", "../op_param.json");
+  d.SaveTiling(reinterpret_cast<const uint8_t*>(kValues), 4, "../../tiling.bin");
+  d.SaveTensor("2", "0", "1", nullptr, 4, "0_1/0/0_Op/after/outtensor0.bin");
+  d.SaveTensor("2", "0", "1\n$End=1", kValues, 4, "0_1/0/0_Op/after/outtensor0.bin");
+  d.Flush();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(FilesUnder(dir.path()), std::vector<std::string>{});
+  EXPECT_EQ(d.errors().count(ErrorKind::kUnsafeName), 7u);
+  EXPECT_EQ(d.errors().count(ErrorKind::kBadValue), 2u);
+  // Once per kind on stderr.
+  EXPECT_EQ(Lines(err).size(), 2u) << err;
+  EXPECT_NE(err.find("../../escape.bin"), std::string::npos) << err;
+}
+
+TEST(Dumper, AnUnwritableOutputFolderIsReportedOnceWithTheReason) {
+  TempDir dir;
+  std::ofstream(dir.path() / "file") << "not a folder";
+  Dumper d(DumpConfig(dir, {{"ATB_OUTPUT_DIR", (dir.path() / "file").string() + "/"},
+                            {"ATB_DUMP_TYPE", "tensor|layer|cpu_profiling"}}));
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 20; ++i)
+    d.SaveTensor("2", "0", "1", kValues, 4, "0_1/" + std::to_string(i) + "/0_Op/after/outtensor0.bin");
+  d.ReportStatistic(0, "Op_0", "totalTime:1");
+  d.ReportOperationGraph("L_1", R"({"opName":"L_1","opType":"L","inTensorNum":1,"outTensorNum":1})");
+  d.Flush();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d.errors().count(ErrorKind::kCreateDir), 22u);
+  EXPECT_EQ(Lines(err).size(), 1u) << err;
+  EXPECT_NE(err.find("Not a directory"), std::string::npos) << err;
+  EXPECT_NE(err.find((dir.path() / "file").string()), std::string::npos) << err;
+}
+
+TEST(Dumper, SaveParamAndSaveTiling) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir));
+  d.SaveParam(R"({"hasBias":false})", "0_1/0/1_L/1_LinearOperation/op_param.json");
+  const uint8_t tiling[5] = {1, 2, 3, 0, 255};
+  d.SaveTiling(tiling, sizeof tiling, "0_1/0/1_L/1_LinearOperation/0_MatMul/kernel_tilingdata.bin");
+  d.SaveTiling(nullptr, 4, "0_1/0/x/kernel_tilingdata.bin");
+  d.Flush();
+  EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/1_L/1_LinearOperation/op_param.json"),
+            "{\"hasBias\":false}\n");
+  // probe-ait's tiling location: {OUT}{filePath}, beside ait_dump/.
+  EXPECT_EQ(ReadFile(dir.path() / "0_1/0/1_L/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"),
+            std::string("\x01\x02\x03\x00\xff", 5));
+}
+
+const char* kLayer = R"({"opName":"LlamaLayer_1","opType":"LlamaLayer","param":{"layerId":0},"inTensorNum":2,
+  "outTensorNum":1,"internalTensorNum":1,"nodes":[
+  {"opName":"RmsNormOperation_1_0","opType":"RmsNormOperation","param":{},"inTensorIds":[0,1],"outTensorIds":[3]},
+  {"opName":"ElewiseOperation_1_1","opType":"ElewiseOperation","param":{},"inTensorIds":[3,0],"outTensorIds":[2]}]})";
+const char* kModel = R"({"inTensors":["M_input_0"],"modelName":"LlamaModel","nodes":[
+  {"inTensors":["M_input_0"],"opName":"GatherOperation","outTensors":["M_internal_0"]},
+  {"inTensors":["M_internal_0","M_weight_0"],"opName":"LlamaLayer","outTensors":["M_output_0"]}],
+  "outTensors":["M_output_0"]})";
+
+TEST(Dumper, LayerAndModelTopologyFiles) {
+  TempDir dir;
+  const fs::path info = dir.path() / "cli_pid";
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "model|onnx"}, {"ATB_DUMP_SUB_PROC_INFO_SAVE_PATH", info.string()}}));
+  EXPECT_TRUE(d.IsReportModelTopoInfo("LlamaModel"));
+  d.ReportOperationGraph("LlamaLayer_1", kLayer);
+  d.ReportModelTopoInfo("LlamaModel", kModel);
+  EXPECT_FALSE(d.IsReportModelTopoInfo("LlamaModel"));  // once per model per process
+  EXPECT_TRUE(d.IsReportModelTopoInfo("OtherModel"));
+
+  const fs::path layer = dir.path() / "ait_dump/layer" / Pid() / "LlamaLayer_1.json";
+  std::string error;
+  EXPECT_EQ(ReadFile(layer), DumpCompact(*BuildLayerJson(OrderedJson::parse(kLayer), &error)) + "\n");
+  const fs::path model = dir.path() / "ait_dump/model" / Pid() / "LlamaModel.json";
+  EXPECT_EQ(ReadFile(model),
+            R"({"inTensors":["M_input_0"],"modelName":"LlamaModel","nodes":[)"
+            R"({"inTensors":["M_input_0"],"opName":"GatherOperation_0","outTensors":["M_internal_0"],)"
+            R"("opType":"GatherOperation"},)"
+            R"({"inTensors":["M_internal_0","M_weight_0"],"opName":"LlamaLayer_1","outTensors":["M_output_0"],)"
+            R"("opType":"LlamaLayer","internalTensors":["LlamaLayer_1_internal_0"],"nodes":[)"
+            R"({"opName":"RmsNormOperation_1_0","opType":"RmsNormOperation","param":{},)"
+            R"("inTensors":["M_internal_0","M_weight_0"],"outTensors":["LlamaLayer_1_internal_0"]},)"
+            R"({"opName":"ElewiseOperation_1_1","opType":"ElewiseOperation","param":{},)"
+            R"("inTensors":["LlamaLayer_1_internal_0","M_internal_0"],"outTensors":["M_output_0"]}]}],)"
+            R"("outTensors":["M_output_0"]})"
+            "\n");
+  // With `onnx`, every JSON written is listed for the CLI's conversion.
+  EXPECT_EQ(ReadFile(info / "subprocess_info.txt"), layer.string() + "\n" + model.string() + "\n");
+}
+
+TEST(Dumper, TopologyNeedsItsDumpTypeAndAMatchingName) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "layer"}}));
+  EXPECT_FALSE(d.IsReportModelTopoInfo("LlamaModel"));
+  d.ReportModelTopoInfo("LlamaModel", kModel);                           // `model` not enabled
+  d.ReportOperationGraph("LlamaLayer_2", kLayer);                        // names another op
+  d.ReportOperationGraph("LlamaLayer_1", "{not json");                   // parse error
+  d.ReportOperationGraph("../LlamaLayer_1", kLayer);                     // not a file name
+  d.ReportOperationGraph("LlamaLayer_1", kLayer);                        // the one that counts
+  EXPECT_EQ(FilesUnder(dir.path()), std::vector<std::string>{"ait_dump/layer/" + Pid() + "/LlamaLayer_1.json"});
+}
+
+TEST(Dumper, IoCsvRowsNumberedFromOneWithAHeader) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "op|kernel"}}));
+  const std::vector<atb::Probe::Tensor> in = {{"float", "nd", "3,64", "0_1/0/0_G/after/intensor0.bin"}};
+  const std::vector<atb::Probe::Tensor> out = {{"float", "nd", "3,64", "0_1/0/0_G/after/outtensor0.bin"}};
+  d.ReportIoTensor(Dumper::IoKind::kOperation, 0, "GatherOperation_0", "{}", in, out);
+  d.ReportIoTensor(Dumper::IoKind::kOperation, 0, "LinearOperation_3", "{}", in, out);
+  d.ReportIoTensor(Dumper::IoKind::kOperation, 1, "GatherOperation_0", "{}", in, out);
+  d.ReportIoTensor(Dumper::IoKind::kKernel, 0, "Gather", "{}", in, out);
+  const std::string root = dir.Out() + "ait_dump/";
+  const auto op0 = Lines(ReadFile(root + "operation_io_tensors/" + Pid() + "/operation_tensors_0.csv"));
+  ASSERT_EQ(op0.size(), 3u);
+  EXPECT_EQ(op0[0] + "\n", IoCsvHeader());
+  EXPECT_EQ(op0[1].substr(0, op0[1].find("|{}")), "1|GatherOperation_01|GatherOperation_0");
+  EXPECT_EQ(op0[2].substr(0, op0[2].find("|{}")), "2|LinearOperation_32|LinearOperation_3");
+  EXPECT_NE(op0[1].find("|" + root + "tensors/0_1/0/0_G/after/intensor0.bin|"), std::string::npos);
+  EXPECT_EQ(Lines(ReadFile(root + "operation_io_tensors/" + Pid() + "/operation_tensors_1.csv")).size(), 2u);
+  const auto k0 = Lines(ReadFile(root + "kernel_io_tensors/" + Pid() + "/kernel_tensors_0.csv"));
+  ASSERT_EQ(k0.size(), 2u);
+  EXPECT_EQ(k0[1].substr(0, 15), "1|Gather1|Gathe");
+}
+
+TEST(Dumper, IoCsvContinuesTheNumberingOfAnExistingFile) {
+  TempDir dir;
+  const fs::path csv = dir.path() / "ait_dump/operation_io_tensors" / Pid() / "operation_tensors_0.csv";
+  fs::create_directories(csv.parent_path());
+  std::ofstream(csv) << IoCsvHeader() << "1|a\n2|b\n3|c\n";
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "op"}}));
+  d.ReportIoTensor(Dumper::IoKind::kOperation, 0, "Op_0", "{}", {}, {});
+  d.ReportIoTensor(Dumper::IoKind::kOperation, 0, "Op_0", "{}", {}, {});
+  const auto lines = Lines(ReadFile(csv));
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[4].substr(0, 8), "4|Op_04|");
+  EXPECT_EQ(lines[5].substr(0, 8), "5|Op_05|");
+}
+
+TEST(Dumper, IoCsvRowsFromManyThreadsGetDistinctNumbers) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "op"}}));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) d.ReportIoTensor(Dumper::IoKind::kOperation, 0, "Op", "{}", {}, {});
+    });
+  for (auto& t : threads) t.join();
+  const auto lines = Lines(ReadFile(dir.Out() + "ait_dump/operation_io_tensors/" + Pid() + "/operation_tensors_0.csv"));
+  ASSERT_EQ(lines.size(), 201u);
+  for (size_t i = 1; i < lines.size(); ++i) EXPECT_EQ(lines[i].substr(0, lines[i].find('|')), std::to_string(i));
+}
+
+TEST(Dumper, StatisticsAppendOneLinePerReport) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "cpu_profiling"}}));
+  d.ReportStatistic(0, "LinearOperation_3", "totalTime:5, runnerSetupTime:2");
+  d.ReportStatistic(0, "LinearOperation_3", "totalTime:9, kernelExecuteTime:4");
+  d.ReportStatistic(2, "GatherOperation_0", "totalTime:1");
+  const std::string root = dir.Out() + "ait_dump/cpu_profiling/" + Pid() + "/";
+  EXPECT_EQ(ReadFile(root + "operation_statistic_0.txt"),
+            "[LinearOperation_3]:totalTime:5, runnerSetupTime:2\n[LinearOperation_3]:totalTime:9, kernelExecuteTime:4\n");
+  EXPECT_EQ(ReadFile(root + "operation_statistic_2.txt"), "[GatherOperation_0]:totalTime:1\n");
+  Dumper off(DumpConfig(dir, {{"ATB_DUMP_TYPE", "tensor"}}));
+  off.ReportStatistic(5, "X", "y");
+  EXPECT_FALSE(fs::exists(root + "operation_statistic_5.txt"));
+}
+
+TEST(Dumper, OverflowLinesGoToTheOutputDirAndNeedIt) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_OUTPUT_DIR", dir.path().string()}}));  // errcheck: no trailing '/'
+  d.ReportOverflowKernel("LinearOperation_1_2:MatMul");
+  d.ReportOverflowKernel("");
+  d.ReportOverflowKernel("ElewiseOperation_1_7:Add");
+  EXPECT_EQ(ReadFile(dir.path() / ("ait_overflow_res_" + Pid() + ".txt")),
+            "Overflow detected! Operator name: LinearOperation_1_2:MatMul\n"
+            "Overflow detected! Operator name: ElewiseOperation_1_7:Add\n");
+  Dumper unset(ConfigFrom({}, dir.path().string() + "/elsewhere"));
+  unset.ReportOverflowKernel("X_0:Y");
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 1u);
+}
+
+TEST(Dumper, TheQueueIsBoundedAndEverythingIsWrittenInTheEnd) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir), /*max_queued_bytes=*/8 << 10);
+  std::vector<float> data(1024);
+  for (int i = 0; i < 300; ++i) {
+    data[0] = static_cast<float>(i);
+    d.SaveTensor("2", "0", "1024", data.data(), 4096, "0_1/" + std::to_string(i) + "/0_Op/after/outtensor0.bin");
+    EXPECT_LE(d.writer().pending_bytes(), (8u << 10) + 4096);
+  }
+  d.Flush();
+  EXPECT_EQ(d.writer().pending_jobs().load(), 0u);
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 300u);
+  const Tensor t = ReadTensor((dir.path() / "ait_dump/tensors/0_1/299/0_Op/after/outtensor0.bin").string());
+  EXPECT_EQ(reinterpret_cast<const float*>(t.data)[0], 299.0f);
+}
+
+TEST(Dumper, AJobLargerThanTheBoundStillGoesThrough) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir), /*max_queued_bytes=*/1024);
+  std::vector<float> data(4096, 1.0f);
+  for (int i = 0; i < 3; ++i)
+    d.SaveTensor("2", "0", "4096", data.data(), 16384, "0_1/" + std::to_string(i) + "/outtensor0.bin");
+  d.Flush();
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 3u);
+}
+
+TEST(Dumper, AfterFlushWritesAreSynchronous) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir));
+  d.Flush();
+  d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/0_Op/after/outtensor0.bin");
+  EXPECT_TRUE(fs::exists(dir.path() / "ait_dump/tensors/0_1/0/0_Op/after/outtensor0.bin"));
+}
+
+TEST(Dumper, ManyThreadsSavingAtOnce) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir), 64 << 10);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> data(256, static_cast<float>(t));
+      for (int i = 0; i < 100; ++i)
+        d.SaveTensor("2", "0", "256", data.data(), 1024,
+                     "0_1/" + std::to_string(i) + "/" + std::to_string(t) + "_Op/after/outtensor0.bin");
+    });
+  for (auto& t : threads) t.join();
+  d.Flush();
+  const auto files = FilesUnder(dir.path());
+  ASSERT_EQ(files.size(), 400u);
+  for (const auto& f : files) EXPECT_EQ(ReadTensor((dir.path() / f).string()).nbytes, 1024u) << f;
+}
+
+TEST(Dumper, AForkedChildWritesSynchronously) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir), 1 << 20);
+  d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/0_Parent/after/outtensor0.bin");  // starts the thread
+  d.PrepareFork();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    d.ChildAfterFork();
+    d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/0_Child/after/outtensor0.bin");
+    // Written before SaveTensor returned, with no writer thread in this process.
+    ::_exit(fs::exists(dir.path() / "ait_dump/tensors/0_1/0/0_Child/after/outtensor0.bin") ? 0 : 1);
+  }
+  d.ParentAfterFork();
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/1_Parent/after/outtensor0.bin");
+  d.Flush();
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 3u);
+}
+
+TEST(Dumper, SigtermWaitsForTheQueueThenEndsTheProcess) {
+  TempDir dir;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // A slow disk: each file takes 30 ms between its temporary copy and its rename.
+    Dumper d(DumpConfig(dir, {{"AIT_PROBE_TEST_WRITE_DELAY_MS", "30"}}));
+    d.writer().set_on_start([&d] { InstallFlushOnSignal(&d.writer().pending_jobs()); });
+    for (int i = 0; i < 10; ++i)
+      d.SaveTensor("2", "0", "2,3", kValues, sizeof kValues, "0_1/" + std::to_string(i) + "/0_Op/after/outtensor0.bin");
+    ::kill(::getpid(), SIGTERM);
+    ::_exit(3);  // not reached: the handler re-raises SIGTERM with the default action
+  }
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  const auto files = FilesUnder(dir.path());
+  EXPECT_EQ(files.size(), 10u);  // every queued tensor, and no temporary file
+  for (const auto& f : files) EXPECT_EQ(ReadTensor((dir.path() / f).string()).nbytes, 24u) << f;
+}
+
+}  // namespace
+}  // namespace ait::probe
