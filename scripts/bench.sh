@@ -6,6 +6,8 @@
 #     a torch re-creation of the original Python tool's per-pair computation.
 #  3. the reference engine: tokens/s of the small preset with and without the ATB probe
 #     hooks (no probe loaded), and the hooks' cost per operation measured on the tiny preset.
+#  4. ait llm dump / errcheck: the preloaded probe selecting nothing and errcheck vs a plain
+#     run; a full tensor dump's write throughput vs dd writing the same bytes.
 set -euo pipefail
 BUILD=${1:-build}
 REPS=${BENCH_REPS:-5}
@@ -70,3 +72,54 @@ step_s=$(field step_s "$small_out")
 printf 'estimated hook cost on small: %s ns/op x %s ops/step = %.1f us of a %.1f ms step = %.3f%% (goal < 1%%)\n' \
   "$hook_ns" "$ops" "$(calc "$hook_ns * $ops / 1000")" "$(calc "$step_s * 1000")" \
   "$(calc "100 * $hook_ns * $ops / 1e9 / $step_s")"
+
+echo
+echo "== ait llm dump / errcheck: the probe's cost =="
+SMALL="$ENGINE_DATA/small"
+PROMPT=1,2,3,4,5,6,7,8
+run_plain() { "$BUILD/bin/ait-engine" run --model "$SMALL" --input-ids $PROMPT --max-new-tokens 16; }
+run_nothing() {  # probe preloaded, a selector that matches no operation
+  "$BUILD/bin/ait" llm dump --exec "$BUILD/bin/ait-engine run --model $SMALL --input-ids $PROMPT --max-new-tokens 16" \
+    -o "$ENGINE_DATA/dump-nothing" -ids 999 -l error
+}
+run_errcheck() {
+  "$BUILD/bin/ait" llm errcheck --exec "$BUILD/bin/ait-engine run --model $SMALL --input-ids $PROMPT --max-new-tokens 16" \
+    -o "$ENGINE_DATA/errcheck" -l error
+}
+min() { sort -n | head -1; }
+plain=(); nothing=(); errc=()
+for i in $(seq "$REPS"); do  # interleaved so drift hits all three alike
+  plain+=("$(time_it run_plain)"); nothing+=("$(time_it run_nothing)"); errc+=("$(time_it run_errcheck)")
+done
+plain_s=$(printf '%s\n' "${plain[@]}" | min)
+nothing_s=$(printf '%s\n' "${nothing[@]}" | min)
+errc_s=$(printf '%s\n' "${errc[@]}" | min)
+rm -rf "$ENGINE_DATA/dump-nothing" "$ENGINE_DATA/errcheck"
+printf '| %-52s | %9s | %9s |\n' "small preset, 8-token prompt + 16 tokens (best of $REPS)" "seconds" "vs plain"
+printf '| %-52s | %9.3f | %8.3fx |\n' "ait-engine run (baseline)" "$plain_s" 1
+printf '| %-52s | %9.3f | %8.3fx |\n' "ait llm dump, probe selecting nothing (goal < 1.02x)" "$nothing_s" "$(calc "$nothing_s / $plain_s")"
+printf '| %-52s | %9.3f | %8.3fx |\n' "ait llm errcheck, clean run (goal < 1.10x)" "$errc_s" "$(calc "$errc_s / $plain_s")"
+
+echo
+echo "== full tensor dump throughput vs dd =="
+DUMP_DIR="$ENGINE_DATA/dump-full"
+rm -rf "$DUMP_DIR"
+full_cmd="$BUILD/bin/ait-engine run --model $SMALL --input-ids $PROMPT --max-new-tokens 2"
+t_run=$(for i in 1 2 3; do time_it "$BUILD/bin/ait-engine" run --model "$SMALL" --input-ids $PROMPT --max-new-tokens 2; done | min)
+t0=$(date +%s.%N)
+"$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$DUMP_DIR" -er 0,1 -l error > /dev/null
+t1=$(date +%s.%N)
+dump_bytes=$(du -sb "$DUMP_DIR/ait_dump/tensors" | cut -f1)
+dump_files=$(find "$DUMP_DIR/ait_dump/tensors" -name '*.bin' | wc -l)
+rm -rf "$DUMP_DIR"
+t_dump=$(calc "$t1 - $t0 - $t_run")
+mkdir -p "$ENGINE_DATA"
+t0=$(date +%s.%N)
+dd if=/dev/zero of="$ENGINE_DATA/dd.out" bs=1M count=$((dump_bytes / 1048576)) status=none
+t1=$(date +%s.%N)
+rm -f "$ENGINE_DATA/dd.out"
+t_dd=$(calc "$t1 - $t0")
+printf 'dump: %d tensor files, %.0f MiB; dump time beyond the plain run %.3f s; dd of the same bytes %.3f s\n' \
+  "$dump_files" "$(calc "$dump_bytes / 1048576")" "$t_dump" "$t_dd"
+printf 'dump throughput %.0f MiB/s vs dd %.0f MiB/s = %.0f%% of dd (goal >= 50%%)\n' \
+  "$(calc "$dump_bytes / 1048576 / $t_dump")" "$(calc "$dump_bytes / 1048576 / $t_dd")" "$(calc "100 * $t_dd / $t_dump")"

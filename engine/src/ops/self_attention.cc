@@ -22,7 +22,8 @@
 //   8 layerId int32 [1]: which cache layer
 // out: attention output shaped like q, q's dtype.
 // kernels: "KVCache" (k, v, tokenOffset, seqLen, layerId -> cacheK, cacheV);
-//          "QKMatmul" (q, cacheK -> scores [headNum, nTokens, maxKv], -inf where masked);
+//          "QKMatmul" (q, cacheK -> scores [headNum, nTokens, maxKv], the dtype's lowest finite
+//          value where masked);
 //          "Softmax" (scores -> probs); "PVMatmul" (probs, cacheV -> out).
 //          maxKv = max(tokenOffset).
 #include <algorithm>
@@ -143,6 +144,12 @@ class SelfAttentionOp : public FixedArityOp {
     Tensor scores = Tensor::Allocate(mid, {heads_, tokens, max_kv});
     Tensor probs = Tensor::Allocate(mid, {heads_, tokens, max_kv});
     const int64_t group = heads_ / kv_heads_, rows = heads_ * tokens;
+    // Masked scores hold the most negative finite value of their storage dtype, as an
+    // accelerator's mask does (an inf there would read as an overflow to errcheck); softmax
+    // gives them exactly 0 (exp underflows).
+    const float masked = mid == DType::kFloat16    ? -65504.0f
+                         : mid == DType::kBFloat16 ? -3.3895313892515355e38f
+                                                   : std::numeric_limits<float>::lowest();
     const float neg_inf = -std::numeric_limits<float>::infinity();
     ctx.RunKernel("QKMatmul", {&q, &ck}, {&scores}, [&] {
       std::vector<float> qs, ms;
@@ -156,7 +163,7 @@ class SelfAttentionOp : public FixedArityOp {
           const float* mrow = mf ? mf + ((mask.shape.size() == 3 ? seq * max_seq : 0) + pos) * max_seq : nullptr;
           for (int64_t j = 0; j < max_kv; ++j) {
             if (j > pos) {
-              s[j] = neg_inf;
+              s[j] = masked;
               continue;
             }
             LoadRow(ck, cache_row(seq, j) + (h / group) * hd, hd, krow.data());
@@ -175,7 +182,7 @@ class SelfAttentionOp : public FixedArityOp {
           LoadRow(scores, r * max_kv, max_kv, s.data());
           float mx = neg_inf, sum = 0;
           for (float x : s) mx = std::max(mx, x);
-          for (float& x : s) sum += (x = x == neg_inf ? 0.0f : std::exp(x - mx));
+          for (float& x : s) sum += (x = x <= masked ? 0.0f : std::exp(x - mx));
           for (float& x : s) x /= sum;
           StoreF32(s.data(), max_kv, probs, r * max_kv);
         }

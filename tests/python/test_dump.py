@@ -1,0 +1,272 @@
+"""`ait llm dump` and `ait llm errcheck` end to end: the CLI preloads libait_probe into
+`ait-engine run` (tiny preset) and every flag selects exactly what FORMATS.md says."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from conftest import run_checked as run
+
+PROMPT = "1,2,3"
+
+
+@pytest.fixture(scope="module")
+def tiny(ait_engine, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_dump")
+    run(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def layers(tiny):
+    return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]
+
+
+def engine_cmd(engine, tiny, *extra, tokens=3):
+    return " ".join([engine, "run", "--model", str(tiny), "--input-ids", PROMPT, "--max-new-tokens", str(tokens),
+                     *map(str, extra)])
+
+
+def dump(ait, engine, tiny, out, *flags, extra=(), tokens=3, rc=0):
+    return run(ait, "llm", "dump", "--exec", engine_cmd(engine, tiny, *extra, tokens=tokens), "-o", out, *flags, rc=rc)
+
+
+def tensor_files(out):
+    """Paths below ait_dump/tensors/{dev}_{pid}/, relative to it, and the {dev}_{pid} roots."""
+    base = out / "ait_dump" / "tensors"
+    roots = sorted(p.name for p in base.iterdir()) if base.exists() else []
+    files = set()
+    for root in roots:
+        for dirpath, _, names in os.walk(base / root):
+            for n in names:
+                files.add(os.path.relpath(os.path.join(dirpath, n), base / root))
+    return roots, files
+
+
+def tokens_of(files):
+    return {f.split("/")[0] for f in files}
+
+
+def ops_with_files(files):
+    """The op directories ({token}/{id}_{Op}/...) that hold before/after tensor files."""
+    return {f.rsplit("/", 2)[0] for f in files if f.endswith(".bin")}
+
+
+def test_default_dump_saves_every_op_and_kernel_of_token_0(ait, ait_engine, tiny, layers, tmp_path, tensor_json):
+    logits = tmp_path / "logits.npy"
+    r = dump(ait, ait_engine, tiny, tmp_path / "d", extra=["--save-logits", logits])
+    assert "Dump written to" in r.stdout and "tensors/" in r.stdout
+    roots, files = tensor_files(tmp_path / "d")
+    assert len(roots) == 1 and roots[0].startswith("0_")  # {device}_{pid of the engine}
+    assert tokens_of(files) == {"0"}  # -er 0,0: the first execution only
+    assert all("/after/" in f or f.endswith("op_param.json") for f in files)  # -time 1
+    lm = f"0/{layers + 2}_LinearOperation"
+    for rel in ("0/0_GatherOperation/after/outtensor0.bin", "0/0_GatherOperation/after/intensor1.bin",
+                "0/1_LlamaLayer/after/outtensor0.bin", "0/1_LlamaLayer/op_param.json",
+                "0/1_LlamaLayer/5_SelfAttentionOperation/2_Softmax/after/outtensor0.bin",
+                f"0/{layers}_LlamaLayer/14_ElewiseOperation/after/outtensor0.bin", f"{lm}/after/outtensor0.bin",
+                f"{lm}/0_MatMul/after/intensor0.bin"):
+        assert rel in files, rel
+    # The saved lm-head output is the engine's: its last row is step 0's logits.
+    saved = tensor_json(tmp_path / "d" / "ait_dump" / "tensors" / roots[0] / lm / "after" / "outtensor0.bin")
+    (t,) = saved.values()
+    assert t["dtype"] == "float32" and t["has_data"]
+    np.testing.assert_array_equal(np.array(t["values"], dtype=np.float32).reshape(t["shape"])[-1], np.load(logits)[0, 0])
+    param = json.loads((tmp_path / "d" / "ait_dump" / "tensors" / roots[0] / "0/1_LlamaLayer/1_LinearOperation"
+                        / "op_param.json").read_text())
+    assert param == {"hasBias": False, "transposeA": False, "transposeB": True}
+
+
+@pytest.mark.parametrize("flags, expect_ops", [
+    (["-ids", "2", "-child", "False"], {"0/2_LlamaLayer"}),
+    (["-ids", "1_5"], {"0/1_LlamaLayer/5_SelfAttentionOperation"} | {
+        f"0/1_LlamaLayer/5_SelfAttentionOperation/{k}" for k in ("0_KVCache", "1_QKMatmul", "2_Softmax", "3_PVMatmul")}),
+    (["-ids", "1_5,0", "-child", "0"], {"0/1_LlamaLayer/5_SelfAttentionOperation", "0/0_GatherOperation"}),
+])
+def test_ids_select_operations_with_and_without_children(ait, ait_engine, tiny, tmp_path, flags, expect_ops):
+    dump(ait, ait_engine, tiny, tmp_path, *flags)
+    _, files = tensor_files(tmp_path)
+    assert ops_with_files(files) == expect_ops
+
+
+def test_ids_with_children_take_the_whole_layer(ait, ait_engine, tiny, tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path, "-ids", "2")
+    _, files = tensor_files(tmp_path)
+    ops = ops_with_files(files)
+    assert "0/2_LlamaLayer" in ops and "0/2_LlamaLayer/5_SelfAttentionOperation/2_Softmax" in ops
+    assert all(o.startswith("0/2_LlamaLayer") for o in ops)
+    assert len(ops) == 1 + 15 + 15 + 3  # the layer, its 15 nodes, one kernel each, attention's 3 more
+
+
+def test_opname_prefixes_are_case_insensitive(ait, ait_engine, tiny, tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path, "-opname", "self,LINEAR")
+    _, files = tensor_files(tmp_path)
+    wanted = {"SelfAttentionOperation", "LinearOperation"}
+    seen = set()
+    for op in ops_with_files(files):
+        types = [seg.split("_", 1)[1] for seg in op.split("/")[1:]]
+        # a selected operation, or one of its kernels (which carry the operation's type)
+        assert types[-1] in wanted or (len(types) >= 2 and types[-2] in wanted), op
+        seen.add(types[-1] if types[-1] in wanted else types[-2])
+    assert seen == wanted
+
+
+@pytest.mark.parametrize("er, tokens", [("1,2", {"1", "2"}), ("0,0,2,3", {"0", "2", "3"}), ("9,9", set())])
+def test_execute_range_selects_tokens(ait, ait_engine, tiny, tmp_path, er, tokens):
+    dump(ait, ait_engine, tiny, tmp_path, "-er", er, "-ids", "0", tokens=4)
+    _, files = tensor_files(tmp_path)
+    assert tokens_of(files) == tokens
+
+
+@pytest.mark.parametrize("time_, stp, dirs, stems", [
+    ("0", "2", {"before"}, {"intensor", "outtensor"}),
+    ("2", "0", {"before", "after"}, {"intensor"}),
+    ("1", "1", {"after"}, {"outtensor"}),
+])
+def test_time_and_part_select_before_after_in_out(ait, ait_engine, tiny, tmp_path, time_, stp, dirs, stems):
+    dump(ait, ait_engine, tiny, tmp_path, "-time", time_, "-stp", stp, "-ids", "1_0")
+    _, files = tensor_files(tmp_path)
+    bins = [f for f in files if f.endswith(".bin")]
+    assert {f.split("/")[-2] for f in bins} == dirs
+    assert {f.split("/")[-1].rstrip("0123456789.bin") for f in bins} == stems
+
+
+def test_description_only(ait, ait_engine, tiny, tmp_path, tensor_json):
+    dump(ait, ait_engine, tiny, tmp_path, "-sd", "-ids", "0")
+    roots, files = tensor_files(tmp_path)
+    path = tmp_path / "ait_dump" / "tensors" / roots[0] / "0/0_GatherOperation/after/outtensor0.bin"
+    assert path.read_bytes().startswith(b"$Version=1.0\n$Object.Count=0\n$Object.Length=0\n")
+    (t,) = tensor_json(path).values()
+    assert not t["has_data"] and t["shape"] == [3, 64]
+
+
+def test_device_filter(ait, ait_engine, tiny, tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path / "other", "-device", "1", "-ids", "0")
+    # op_param.json is not subject to the device filter (as ATB's probe); tensors are.
+    assert [f for f in tensor_files(tmp_path / "other")[1] if f.endswith(".bin")] == []
+    dump(ait, ait_engine, tiny, tmp_path / "same", "-device", "1", "-ids", "0", extra=["--device-id", "1"])
+    roots, files = tensor_files(tmp_path / "same")
+    assert roots[0].startswith("1_") and files
+
+
+def test_topology_io_csv_and_cpu_profiling(ait, ait_engine, tiny, layers, tmp_path):
+    r = dump(ait, ait_engine, tiny, tmp_path, "--type", "model", "layer", "op", "kernel", "cpu_profiling", tokens=2)
+    root = tmp_path / "ait_dump"
+    (pid_dir,) = (root / "layer").iterdir()
+    assert sorted(p.name for p in pid_dir.iterdir()) == sorted(f"LlamaLayer_{i}.json" for i in range(1, layers + 1))
+    layer = json.loads((pid_dir / "LlamaLayer_1.json").read_text())
+    assert layer["opName"] == "LlamaLayer_1" and layer["nodes"][5]["opType"] == "SelfAttentionOperation"
+    (model_file,) = (root / "model" / pid_dir.name).iterdir()
+    model = json.loads(model_file.read_text())
+    assert model_file.name == "LlamaModel.json"
+    assert [n["opName"] for n in model["nodes"]] == (["GatherOperation_0"] + [f"LlamaLayer_{i}" for i in
+                                                     range(1, layers + 1)] + [f"RmsNormOperation_{layers + 1}",
+                                                                              f"LinearOperation_{layers + 2}"])
+    assert model["nodes"][1]["opType"] == "LlamaLayer" and len(model["nodes"][1]["nodes"]) == 15
+    # Operation IO CSV: one per token, '|'-separated, leaves only.
+    op_csv = root / "operation_io_tensors" / pid_dir.name / "operation_tensors_1.csv"
+    rows = list(csv.reader(op_csv.open(), delimiter="|"))
+    assert rows[0][:4] == ["CaseNum", "CaseName", "OpName", "OpParam"] and len(rows[0]) == 21
+    assert len(rows) == 1 + 3 + layers * 15
+    assert all(r[-1] == "NO_ERROR" for r in rows[1:])
+    assert (root / "kernel_io_tensors" / pid_dir.name / "kernel_tensors_0.csv").exists()
+    # CPU profiling: merged per the original, plus a Chrome trace.
+    prof = root / "cpu_profiling" / pid_dir.name
+    text = (prof / "operation_statistic_0.txt").read_text()
+    assert "LlamaLayer_1:\n[execute] totalTime:" in text and "\n[setup] totalTime:" in text
+    trace = json.loads((prof / "cpu_profiling_trace.json").read_text())
+    names = {e["name"] for e in trace["traceEvents"]}
+    assert "LlamaLayer_1" in names and "SelfAttentionOperation_1_5" in names
+    assert len(trace["traceEvents"]) == 2 * (3 + layers * 16)
+    assert "Chrome trace" in r.stdout
+
+
+def test_command_exit_status_passes_through(ait, ait_engine, tiny, tmp_path):
+    # The engine rejects a token id beyond the vocabulary with exit status 2.
+    r = run(ait, "llm", "dump", "--exec", f"{ait_engine} run --model {tiny} --input-ids 999999 --max-new-tokens 1",
+            "-o", tmp_path, rc=2)
+    assert "status 2" in r.stderr
+
+
+def test_bad_arguments_are_usage_errors(ait, ait_engine, tiny, tmp_path):
+    cases = [(["--exec", "ls;rm", "-o", tmp_path], "';' is not allowed"),
+             (["--exec", "ls > x", "-o", tmp_path], "'>' is not allowed"),
+             (["--exec", "ls", "-ids", "2, 3"], "-ids"),
+             (["--exec", "ls", "-er", "5,1"], "start > end"),
+             (["--exec", "ls", "--type", "onnx"], "needs model or layer"),
+             (["--exec", "ls", "-time", "3"], "0, 1 or 2"),
+             (["--exec", "ls", "-o", "bad dir"], "may contain only")]
+    for args, message in cases:
+        r = run(ait, "llm", "dump", *args, rc=2)
+        assert message in r.stderr, (args, r.stderr)
+
+
+def test_two_processes_dumping_at_once_do_not_collide(ait, ait_engine, tiny, tmp_path):
+    cmd = [ait, "llm", "dump", "--exec", engine_cmd(ait_engine, tiny, tokens=2), "-o", str(tmp_path), "-er", "0,1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    roots, _ = tensor_files(tmp_path)
+    assert len(roots) == 2
+    counts = []
+    for root in roots:
+        files = [f for f in (tmp_path / "ait_dump" / "tensors" / root).rglob("*.bin")]
+        counts.append(len(files))
+        assert not list((tmp_path / "ait_dump" / "tensors" / root).rglob("*.tmp*"))
+    assert counts[0] == counts[1] > 0
+
+
+def whole(path):
+    """Whether a .bin file's payload has the length its header declares."""
+    data = path.read_bytes()
+    end = data.index(b"$End=1\n") + len(b"$End=1\n")
+    header = dict(line.split("=", 1) for line in data[:end].decode().splitlines())
+    return len(data) - end == int(header["$Object.Length"])
+
+
+def test_sigterm_is_passed_to_the_command_and_the_probe_flushes(ait, ait_engine, tiny, tmp_path):
+    cmd = [ait, "llm", "dump", "--exec", engine_cmd(ait_engine, tiny, tokens=120), "-o", str(tmp_path),
+           "-er", "0,1000"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(tensor_files(tmp_path)[1]) < 300:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, err
+    roots, files = tensor_files(tmp_path)
+    bins = [f for f in files if f.endswith(".bin")]
+    assert len(bins) >= 300
+    assert len(tokens_of(files)) < 120  # stopped mid-run
+    assert all(whole(tmp_path / "ait_dump" / "tensors" / roots[0] / f) for f in bins)
+
+
+def test_errcheck_clean_run_reports_nothing(ait, ait_engine, tiny, tmp_path):
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny), "-o", tmp_path)
+    assert "No overflow detected" in r.stdout
+    assert not list(tmp_path.glob("ait_overflow_res_*"))
+
+
+PLANT = ["--perturb", "LinearOperation_1_2=scale:1e6", "--perturb", "LinearOperation_1_2=fp16-saturate"]
+
+
+def test_errcheck_names_the_planted_kernel_and_token(ait, ait_engine, tiny, tmp_path):
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, *PLANT), "-o", tmp_path)
+    (report,) = tmp_path.glob("ait_overflow_res_*.txt")
+    lines = report.read_text().splitlines()
+    assert lines[0].startswith("Overflow detected! Operator name: LinearOperation_1_2:MatMul")
+    assert "execute count 0" in lines[0]
+    assert "LinearOperation_1_2:MatMul" in r.stdout and str(report) in r.stdout
+    assert len(lines) > 3  # every token, and the kernels downstream that carry the inf
+
+
+def test_errcheck_exit_stops_at_the_first_overflow(ait, ait_engine, tiny, tmp_path):
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, *PLANT), "-o", tmp_path, "--exit", rc=1)
+    (report,) = tmp_path.glob("ait_overflow_res_*.txt")
+    assert len(report.read_text().splitlines()) == 1
+    assert "stopped at the first overflow" in r.stdout
