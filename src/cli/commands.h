@@ -7,5 +7,6 @@
 namespace ait::cli {
 
 int RunCompare(const std::vector<std::string>& args);
+int RunOnnx(const std::vector<std::string>& args);
 
 }  // namespace ait::cli

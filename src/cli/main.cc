@@ -18,6 +18,8 @@ constexpr const char* kUsage =
     "  compare (cc)   pair the tensors of a golden and a 'my' dump (or two files), score every\n"
     "                 pair (cosine similarity, relative/absolute error, KL divergence, ...),\n"
     "                 write a CSV report and name the first diverging pair\n"
+    "  onnx           convert ATB topology JSON files (an ait_dump's layer/ and model/) to\n"
+    "                 ONNX models for Netron, at a chosen nesting level\n"
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   const std::string& command = args[1];
   std::vector<std::string> rest(args.begin() + 2, args.end());
   if (command == "compare" || command == "cc") return ait::cli::RunCompare(rest);
+  if (command == "onnx") return ait::cli::RunOnnx(rest);
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }
