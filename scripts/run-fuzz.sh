@@ -17,7 +17,7 @@ fi
 build=$1
 seconds=${2:-15}
 case $seconds in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors}
+targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx}
 out=$build/fuzz
 work=$(mktemp -d "${TMPDIR:-/tmp}/ait-fuzz.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
@@ -26,7 +26,7 @@ mkdir -p "$out/corpus" "$out/crashes" "$out/logs" "$work/scratch" "$work/seeds" 
 # Largest input per target. All stay below MappedFile's 256 KiB mmap threshold, so the
 # file lands in an exact-size heap buffer and ASan sees any read past its end. atb_bin
 # goes past the reader's 64 KiB header cap.
-declare -A max_len=([atb_bin]=72000 [npy]=16384 [pth]=32768 [safetensors]=16384)
+declare -A max_len=([atb_bin]=72000 [npy]=16384 [pth]=32768 [safetensors]=16384 [atb_onnx]=16384)
 
 # ---------------------------------------------------------------------------------------
 # Seeds.
@@ -89,6 +89,51 @@ seed("safetensors", st({"e": {"dtype": "U8", "shape": [0, 4], "data_offsets": [0
 seed("safetensors", st({}, b"", meta={}))
 for dt, size in [("I8", 1), ("I16", 2), ("U16", 2), ("I32", 4), ("U32", 4), ("F64", 8), ("U64", 8)]:
     seed("safetensors", st({"x": {"dtype": dt, "shape": [2], "data_offsets": [0, 2 * size]}}, bytes(2 * size)))
+
+# --- ATB topology JSON (FORMATS.md 5.1/5.2) for fuzz_atb_onnx: a layer with nested
+# children, a merged model, in-place writes, odd params, and a few broken shapes.
+def topo(obj, compact=True):
+    seed("atb_onnx", json.dumps(obj, separators=(",", ":") if compact else None).encode() + b"\n")
+
+L = "Bloom7bCommonLayer_3"
+layer = {"opName": L, "opType": "BloomLayer", "param": {"headNum": 32, "rmsNormEps": 1e-5},
+         "inTensors": [L + "_input_%d" % i for i in range(3)], "outTensors": [L + "_output_0"],
+         "internalTensors": [L + "_internal_%d" % i for i in range(3)],
+         "nodes": [
+             {"opName": "LayerNormOperation_3_0", "opType": "LayerNormOperation",
+              "param": {"layerType": 1,
+                        "normParam": {"epsilon": 1e-5, "beginNormAxis": 2, "quant": {"scale": [0.5, 1]}}},
+              "inTensors": [L + "_input_0", L + "_input_1"], "outTensors": [L + "_internal_0"]},
+             {"opName": "LinearOperation_3_1", "opType": "LinearOperation",
+              "param": {"hasBias": True, "transposeA": False, "transposeB": False},
+              "inTensors": [L + "_internal_0", L + "_input_2"], "outTensors": [L + "_internal_1"]},
+             {"opName": "SelfAttention_3_2", "opType": "GraphOperation", "param": {},
+              "inTensors": [L + "_internal_1"], "outTensors": [L + "_internal_2"],
+              "internalTensors": ["SelfAttention_3_2_internal_0"],
+              "nodes": [{"opName": "ReshapeAndCache_3_2_0", "opType": "ReshapeAndCacheOperation", "param": None,
+                         "inTensors": [L + "_internal_1", L + "_input_2"], "outTensors": [L + "_input_2"]},
+                        {"opName": "Elewise_3_2_1", "opType": "ElewiseOperation",
+                         "param": {"elewiseType": "ELEWISE_ADD", "mixed": [1, "a", None, [2]]},
+                         "inTensors": [L + "_input_2", ""], "outTensors": [L + "_internal_2"]}]},
+             {"opName": "Elewise_3_3", "opType": "ElewiseOperation", "param": "ELEWISE_MULS",
+              "inTensors": [L + "_internal_2", L + "_input_0"], "outTensors": [L + "_output_0"]}]}
+topo(layer)
+topo(layer, compact=False)
+M = "BloomModel"
+model = {"inTensors": [M + "_input_0"], "internalTensors": [M + "_internal_0"],
+         "kCacheTensors": [M + "_kCache_0"], "modelName": M,
+         "nodes": [{"inTensors": [M + "_input_0", M + "_weight_0", M + "_kCache_0"], "opName": L,
+                    "outTensors": [M + "_internal_0"], "opType": "BloomLayer",
+                    "internalTensors": [L + "_internal_0"], "nodes": layer["nodes"][:2]},
+                   {"inTensors": [M + "_internal_0", M + "_weight_1"], "opName": "LmHead_4",
+                    "outTensors": [M + "_output_0"], "opType": "LmHead"}],
+         "outTensors": [M + "_output_0"], "vCacheTensors": [M + "_vCache_0"],
+         "weightTensors": [M + "_weight_0", M + "_weight_1"]}
+topo(model)
+topo({"opName": "LinearOperation_0", "opType": "LinearOperation", "inTensors": ["x", "w"], "outTensors": ["y"]})
+topo({"modelName": "Empty"})
+topo({"opName": "L", "opType": "T", "nodes": [{"opName": "C", "opType": "U", "inTensors": [1]}]})
+topo({"opName": "L", "opType": "T", "nodes": [[]], "param": {"a": {"b": {"c": {"d": [[[1]]]}}}}})
 
 # --- .npy: handcrafted (always), numpy's own writer (when numpy is there).
 def npy(header, payload, version=1):
@@ -264,6 +309,31 @@ cat >"$work/dict/safetensors" <<'EOF'
 "1e3"
 "\\u0000"
 "\x00\x00\x00\x00\x00\x00\x00\x00"
+EOF
+cat >"$work/dict/atb_onnx" <<'EOF'
+"\"opName\""
+"\"opType\""
+"\"modelName\""
+"\"param\""
+"\"nodes\""
+"\"inTensors\""
+"\"outTensors\""
+"\"internalTensors\""
+"\"weightTensors\""
+"\"kCacheTensors\""
+"\"x\""
+"\"\""
+"[]"
+"{}"
+"null"
+"true"
+"false"
+"1e39"
+"-1e400"
+"18446744073709551615"
+"\\u0000"
+":"
+","
 EOF
 cat >"$work/dict/pth" <<'EOF'
 "#AIT"

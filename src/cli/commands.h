@@ -9,5 +9,6 @@ namespace ait::cli {
 int RunCompare(const std::vector<std::string>& args);
 int RunDump(const std::vector<std::string>& args);
 int RunErrcheck(const std::vector<std::string>& args);
+int RunOnnx(const std::vector<std::string>& args);
 
 }  // namespace ait::cli

@@ -14,13 +14,7 @@
 
 #include "ait/cpu_profiling.h"
 #include "ait/error.h"
-#if __has_include("ait/atb_onnx.h")
 #include "ait/atb_onnx.h"
-#else  // TEMPORARY until the ONNX branch lands
-namespace ait {
-inline std::string AtbJsonToOnnx(const std::string& p, int) { throw Error(p + ": ONNX export is not built yet"); }
-}  // namespace ait
-#endif
 #include "ait/log.h"
 #include "args.h"
 #include "commands.h"

@@ -22,6 +22,8 @@ constexpr const char* kUsage =
     "                 operation/kernel IO and CPU profiling to OUTPUT/ait_dump/\n"
     "  errcheck (ee)  run a command with the probe in overflow-check mode; report (or stop at)\n"
     "                 every kernel whose output overflowed to inf\n"
+    "  onnx           convert ATB topology JSON files (an ait_dump's layer/ and model/) to\n"
+    "                 ONNX models for Netron, at a chosen nesting level\n"
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   if (command == "compare" || command == "cc") return ait::cli::RunCompare(rest);
   if (command == "dump" || command == "dd") return ait::cli::RunDump(rest);
   if (command == "errcheck" || command == "ee") return ait::cli::RunErrcheck(rest);
+  if (command == "onnx") return ait::cli::RunOnnx(rest);
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }

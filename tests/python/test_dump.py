@@ -270,3 +270,20 @@ def test_errcheck_exit_stops_at_the_first_overflow(ait, ait_engine, tiny, tmp_pa
     (report,) = tmp_path.glob("ait_overflow_res_*.txt")
     assert len(report.read_text().splitlines()) == 1
     assert "stopped at the first overflow" in r.stdout
+
+
+def test_onnx_type_converts_the_topology_it_wrote(ait, ait_engine, tiny, layers, tmp_path):
+    import onnx
+    r = dump(ait, ait_engine, tiny, tmp_path, "--type", "model", "layer", "onnx", tokens=1)
+    root = tmp_path / "ait_dump"
+    onnx_files = sorted(root.rglob("*.onnx"))
+    assert [p.name for p in onnx_files] == ["LlamaLayer_1.onnx", "LlamaLayer_2.onnx", "LlamaModel.onnx"][:layers + 1]
+    for p in onnx_files:
+        assert p.with_suffix(".json").exists()
+        model = onnx.load(str(p))
+        onnx.checker.check_model(model)
+    layer = onnx.load(str(root.rglob("LlamaLayer_1.onnx").__next__()))
+    assert [n.op_type for n in layer.graph.node][:2] == ["RmsNormOperation", "LinearOperation"]
+    assert f"{layers + 1} topology files converted" in r.stdout
+    # The list the probe appended to lives in OUTPUT/{ait pid}/ and is removed afterwards.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ait_dump"]
