@@ -25,12 +25,12 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# engine_unit_tests exists once the engine has sources (CMake builds it from engine/);
-# probe_unit_tests is libait_probe's (src/probe, tests/probe).
+# ait_unit_tests: core library and CLI; engine_unit_tests: the reference engine (engine/);
+# probe_unit_tests: libait_probe (src/probe, tests/probe).
 unit-test: build
 	@$(BUILD)/bin/ait_unit_tests --gtest_brief=1
-	@if [ -x $(BUILD)/bin/engine_unit_tests ]; then $(BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
-	@if [ -x $(BUILD)/bin/probe_unit_tests ]; then $(BUILD)/bin/probe_unit_tests --gtest_brief=1; fi
+	@$(BUILD)/bin/engine_unit_tests --gtest_brief=1
+	@$(BUILD)/bin/probe_unit_tests --gtest_brief=1
 
 python-test: build
 	@AIT_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
@@ -44,8 +44,8 @@ $(ASAN_BUILD)/build.ninja:
 sanitize-test: deps $(ASAN_BUILD)/build.ninja
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@$(ASAN_BUILD)/bin/ait_unit_tests --gtest_brief=1
-	@if [ -x $(ASAN_BUILD)/bin/engine_unit_tests ]; then $(ASAN_BUILD)/bin/engine_unit_tests --gtest_brief=1; fi
-	@if [ -x $(ASAN_BUILD)/bin/probe_unit_tests ]; then $(ASAN_BUILD)/bin/probe_unit_tests --gtest_brief=1; fi
+	@$(ASAN_BUILD)/bin/engine_unit_tests --gtest_brief=1
+	@$(ASAN_BUILD)/bin/probe_unit_tests --gtest_brief=1
 	@bash scripts/run-fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 test: build sanitize-test unit-test python-test
