@@ -101,8 +101,10 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
   }
   std::memcpy(job.data.get(), header.data(), header.size());
   if (payload > 0) std::memcpy(job.data.get() + header.size(), data, payload);
-  AIT_PROBE_LOG(log_, LogLevel::kDebug, "queued " + job.path + " (" + std::to_string(job.size) + " bytes)");
-  writer_.Submit(std::move(job));
+  // Logged once accepted: a signal after this line finds the job counted as pending.
+  const std::string what = log_.Enabled(LogLevel::kDebug) ? job.path + " (" + std::to_string(job.size) + " bytes)" : "";
+  const bool queued = writer_.Submit(std::move(job));
+  AIT_PROBE_LOG(log_, LogLevel::kDebug, (queued ? "queued " : "dropped (the process is ending) ") + what);
 }
 
 void Dumper::SaveTiling(const uint8_t* data, uint64_t size, const std::string& file_path) {

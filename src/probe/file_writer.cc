@@ -10,9 +10,16 @@
 #include <chrono>
 #include <vector>
 
+#include "probe/signals.h"
+
 namespace ait::probe {
 
 namespace {
+
+// How often waiting threads look for a termination signal, and how long the writer goes on
+// writing the queue after one.
+constexpr auto kSignalPoll = std::chrono::milliseconds(50);
+constexpr auto kTerminationDrain = std::chrono::seconds(10);
 
 bool WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -48,8 +55,8 @@ int OpenCreating(const std::string& path, int flags, ErrorReporter& errors) {
   return fd;
 }
 
-// Signals the flush-on-signal handler waits for the writer on: never delivered to the
-// writer thread, nor to a producer while it holds the queue's lock.
+// The signals the flush-on-signal handler answers: blocked in the writer thread, so that
+// they interrupt host threads only.
 sigset_t FlushSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -166,39 +173,52 @@ AsyncWriter::AsyncWriter(ErrorReporter* errors, int64_t delay_ms, size_t max_byt
 
 AsyncWriter::~AsyncWriter() { Flush(); }
 
-void AsyncWriter::Submit(WriteJob job) {
+bool AsyncWriter::Submit(WriteJob job) {
   {
-    BlockFlushSignals blocked;
     std::unique_lock<std::mutex> lock(mu_);
     if (!synchronous_ && thread_ == nullptr && !stop_) {
       try {
-        thread_ = new std::thread([this] { Run(); });  // inherits the blocked signals
+        BlockFlushSignals blocked;  // the thread inherits the mask: signals go to host threads
+        thread_ = new std::thread([this] { Run(); });
         if (on_start_) on_start_();
       } catch (...) {
         thread_ = nullptr;
         synchronous_ = true;  // no thread to be had: write in the caller's thread
       }
     }
-    has_space_.wait(lock, [&] {
+    // Timed waits: a termination signal is recorded by a handler that cannot notify.
+    while (!synchronous_ && TerminationSignal() == 0) {
       const uint64_t pending = pending_bytes_.load();
-      return synchronous_ || pending == 0 || pending + job.size <= max_bytes_;
-    });
+      if (pending == 0 || pending + job.size <= max_bytes_) break;
+      has_space_.wait_for(lock, kSignalPoll);
+    }
+    if (TerminationSignal() != 0 && !synchronous_) return false;  // the process is ending: only the queue is written
     if (!synchronous_) {
       pending_jobs_.fetch_add(1);
       pending_bytes_.fetch_add(job.size);
       queue_.push_back(std::move(job));
       has_job_.notify_one();
-      return;
+      return true;
     }
   }
   Write(job);
+  return true;
 }
 
 void AsyncWriter::Run() {
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // set once a signal is seen
   while (true) {
     std::unique_lock<std::mutex> lock(mu_);
-    has_job_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;
+    while (!stop_ && queue_.empty() && TerminationSignal() == 0) has_job_.wait_for(lock, kSignalPoll);
+    if (const int sig = TerminationSignal(); sig != 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!deadline) deadline = now + kTerminationDrain;
+      if (queue_.empty() || now > *deadline) {
+        lock.unlock();
+        ReraiseTermination(sig);
+      }
+    }
+    if (queue_.empty()) return;  // stopped, and everything is written
     WriteJob job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
@@ -247,6 +267,8 @@ void AsyncWriter::Flush() {
     pending_bytes_.fetch_sub(job.size);
     pending_jobs_.fetch_sub(1);
   }
+  // A signal recorded while the queue was being written here ends the process now.
+  if (const int sig = TerminationSignal(); sig != 0) ReraiseTermination(sig);
 }
 
 void AsyncWriter::PrepareFork() { mu_.lock(); }

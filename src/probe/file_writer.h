@@ -54,7 +54,9 @@ struct WriteJob {
 // in progress hold `max_bytes` or more (one job larger than that is admitted when the queue
 // is empty), which bounds the probe's memory and makes a fast host wait for the disk rather
 // than grow without limit. The thread starts with the first job, with SIGTERM, SIGINT,
-// SIGHUP and SIGQUIT blocked (the flush-on-signal handler waits for it).
+// SIGHUP and SIGQUIT blocked. After the flush-on-signal handler recorded one of those
+// (signals.h), the thread writes what is queued, for at most 10 s, then raises the signal
+// again; jobs submitted after the signal are dropped.
 class AsyncWriter {
  public:
   AsyncWriter(ErrorReporter* errors, int64_t delay_ms, size_t max_bytes = size_t{256} << 20);
@@ -63,10 +65,12 @@ class AsyncWriter {
   AsyncWriter& operator=(const AsyncWriter&) = delete;
 
   // Queues `job`, or writes it at once when the writer was flushed (exit is under way) or
-  // this is a forked child (the thread belongs to the parent).
-  void Submit(WriteJob job);
+  // this is a forked child (the thread belongs to the parent). Drops it when a termination
+  // signal was recorded, and returns false then.
+  bool Submit(WriteJob job);
 
   // Writes everything queued, then stops the thread. Later jobs are written synchronously.
+  // Raises a recorded termination signal once the queue is written.
   void Flush();
 
   // Jobs submitted and not yet finished. Lock-free, so a signal handler may poll it.

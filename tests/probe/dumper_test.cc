@@ -350,25 +350,63 @@ TEST(Dumper, AForkedChildWritesSynchronously) {
   EXPECT_EQ(FilesUnder(dir.path()).size(), 3u);
 }
 
-TEST(Dumper, SigtermWaitsForTheQueueThenEndsTheProcess) {
-  TempDir dir;
+// Runs `body` in a forked child and returns its wait status.
+template <typename Body>
+int InChild(Body body) {
   const pid_t pid = ::fork();
   if (pid == 0) {
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+TEST(Dumper, SigtermWritesTheQueueThenEndsTheProcessBySigterm) {
+  TempDir dir;
+  const int status = InChild([&] {
     // A slow disk: each file takes 30 ms between its temporary copy and its rename.
     Dumper d(DumpConfig(dir, {{"AIT_PROBE_TEST_WRITE_DELAY_MS", "30"}}));
     d.writer().set_on_start([&d] { InstallFlushOnSignal(&d.writer().pending_jobs()); });
     for (int i = 0; i < 10; ++i)
       d.SaveTensor("2", "0", "2,3", kValues, sizeof kValues, "0_1/" + std::to_string(i) + "/0_Op/after/outtensor0.bin");
-    ::kill(::getpid(), SIGTERM);
-    ::_exit(3);  // not reached: the handler re-raises SIGTERM with the default action
-  }
-  ASSERT_GT(pid, 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ::kill(::getpid(), SIGTERM);  // handled in this thread: recorded, and the host goes on
+    d.SaveTensor("2", "0", "2,3", kValues, sizeof kValues, "0_1/late/0_Op/after/outtensor0.bin");  // dropped
+    ::sleep(20);  // the writer ends the process long before
+    ::_exit(3);
+  });
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
   const auto files = FilesUnder(dir.path());
-  EXPECT_EQ(files.size(), 10u);  // every queued tensor, and no temporary file
+  EXPECT_EQ(files.size(), 10u);  // every queued tensor, no temporary file, not the late one
   for (const auto& f : files) EXPECT_EQ(ReadTensor((dir.path() / f).string()).nbytes, 24u) << f;
+}
+
+TEST(Dumper, SigtermWithNothingQueuedEndsTheProcessAtOnce) {
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  const int status = InChild([&] {
+    Dumper d(DumpConfig(dir));
+    d.writer().set_on_start([&d] { InstallFlushOnSignal(&d.writer().pending_jobs()); });
+    d.SaveTensor("2", "0", "2,3", kValues, sizeof kValues, "0_1/0/0_Op/after/outtensor0.bin");
+    while (d.writer().pending_jobs().load() != 0) ::usleep(1000);
+    ::kill(::getpid(), SIGINT);
+    ::sleep(20);
+    ::_exit(3);
+  });
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 1u);
+}
+
+TEST(Dumper, AHostHandlerIsLeftAlone) {
+  const int status = InChild([] {
+    ::signal(SIGTERM, SIG_IGN);
+    std::atomic<uint64_t> pending{0};
+    InstallFlushOnSignal(&pending);
+    ::kill(::getpid(), SIGTERM);  // still ignored
+  });
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
