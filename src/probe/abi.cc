@@ -26,6 +26,10 @@ void FlushAtExit();
 // Created on first use (at load, from the constructor below, unless the host calls in
 // earlier) and never destroyed: hooks called from other libraries' static destructors still
 // find it. FlushAtExit drains the writer at exit(); outputs after that are synchronous.
+// The execute count ATB last asked about on this thread: ATB asks IsExecuteCountInRange at
+// every operation execution, so this is the token an overflow report belongs to.
+thread_local int64_t t_execute_count = -1;
+
 Dumper& Instance() {
   static Dumper* dumper = [] {
     auto* d = new Dumper(ait::probe::Config::FromEnv([](const char* name) { return std::getenv(name); }, CurrentDir()));
@@ -93,6 +97,7 @@ bool Probe::IsSaveTensorData() {
 }
 bool Probe::IsSaveTensorDesc() { return true; }
 bool Probe::IsExecuteCountInRange(const uint64_t executeCount) {
+  t_execute_count = executeCount > static_cast<uint64_t>(INT64_MAX) ? -1 : static_cast<int64_t>(executeCount);
   return Guard([&] { return Cfg().IsExecuteCountInRange(executeCount); }, false);
 }
 bool Probe::IsSaveTensorBefore() {
@@ -167,7 +172,7 @@ bool Probe::IsOverflowStop() {
   return Guard([] { return Cfg().IsOverflowStop(); }, false);
 }
 void Probe::ReportOverflowKernel(const std::string& kernelPath) {
-  Guard([&] { Instance().ReportOverflowKernel(kernelPath); });
+  Guard([&] { Instance().ReportOverflowKernel(kernelPath, t_execute_count); });
 }
 
 // The configuration is read once, at load; there is no config file to re-read.

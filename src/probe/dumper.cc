@@ -67,6 +67,9 @@ bool Dumper::EnoughSpace(uint64_t size) {
   return false;
 }
 
+// Tensors at least this large are written by the calling thread (see SaveTensor).
+constexpr uint64_t kDirectWriteBytes = uint64_t{4} << 20;
+
 void Dumper::SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims, const void* data,
                         uint64_t size, const std::string& file_path) {
   if (!IsSafeRelativePath(file_path)) {
@@ -90,6 +93,14 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
   const uint64_t payload = with_data ? size : 0;
   if (!EnoughSpace(payload)) return;
   const std::string header = TensorBinHeader(format, dtype, dims, with_data, size);
+  if (payload >= kDirectWriteBytes) {
+    // Large tensors go straight from the host's buffer into the page cache: one kernel copy,
+    // which costs the host what the queue's copy would, without a second pass over memory
+    // (and without holding a duplicate of weights-sized tensors). Still temp + rename.
+    WriteFileAtomically(config_.root + "tensors/" + file_path, header.data(), header.size(),
+                        static_cast<const char*>(data), payload, errors_, config_.test_write_delay_ms);
+    return;
+  }
   WriteJob job;
   job.path = config_.root + "tensors/" + file_path;
   job.size = header.size() + payload;
@@ -250,10 +261,11 @@ void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::stri
     ++it->second;
 }
 
-void Dumper::ReportOverflowKernel(const std::string& kernel_path) {
+void Dumper::ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count) {
   if (kernel_path.empty() || !config_.overflow_dir) return;
+  const std::string token = execute_count >= 0 ? ", execute count " + std::to_string(execute_count) : "";
   AppendToFile(*config_.overflow_dir + "ait_overflow_res_" + Pid() + ".txt",
-               "Overflow detected! Operator name: " + OneLine(kernel_path) + "\n", errors_);
+               "Overflow detected! Operator name: " + OneLine(kernel_path) + token + "\n", errors_);
 }
 
 void Dumper::PrepareFork() {

@@ -54,8 +54,10 @@ class Dumper {
   void ReportIoTensor(IoKind kind, uint64_t execute_count, const std::string& op_name, const std::string& op_param,
                       const std::vector<atb::Probe::Tensor>& in, const std::vector<atb::Probe::Tensor>& out);
 
-  // A line in `{ATB_OUTPUT_DIR}/ait_overflow_res_{pid}.txt`.
-  void ReportOverflowKernel(const std::string& kernel_path);
+  // A line in `{ATB_OUTPUT_DIR}/ait_overflow_res_{pid}.txt`: the original's
+  // `Overflow detected! Operator name: <kernel_path>`, then `, execute count N` when
+  // execute_count >= 0 (the token, as the host last asked IsExecuteCountInRange).
+  void ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count = -1);
 
   // Writes everything queued and stops the writer thread (at exit); later outputs are
   // written synchronously.

@@ -92,6 +92,11 @@ bool MakeDirs(const std::string& dir, ErrorReporter& errors) {
 
 bool WriteFileAtomically(const std::string& path, const char* data, size_t size, ErrorReporter& errors,
                          int64_t delay_ms) {
+  return WriteFileAtomically(path, data, size, nullptr, 0, errors, delay_ms);
+}
+
+bool WriteFileAtomically(const std::string& path, const char* head, size_t head_size, const char* data, size_t size,
+                         ErrorReporter& errors, int64_t delay_ms) {
   static std::atomic<uint64_t> sequence{0};
   const size_t slash = path.rfind('/');
   const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".tmp." +
@@ -102,7 +107,7 @@ bool WriteFileAtomically(const std::string& path, const char* data, size_t size,
     errors.Report(ErrorKind::kOpen, "cannot create '" + tmp + "': " + ErrnoText(errno));
     return false;
   }
-  const bool written = WriteAll(fd, data, size);
+  const bool written = WriteAll(fd, head, head_size) && WriteAll(fd, data, size);
   const int write_errno = errno;
   if (::close(fd) != 0 || !written) {
     errors.Report(ErrorKind::kWrite, "cannot write '" + tmp + "': " + ErrnoText(written ? errno : write_errno));

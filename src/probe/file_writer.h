@@ -31,6 +31,9 @@ bool MakeDirs(const std::string& dir, ErrorReporter& errors);
 // an existing file. `delay_ms` (tests only) sleeps between writing and renaming.
 bool WriteFileAtomically(const std::string& path, const char* data, size_t size, ErrorReporter& errors,
                          int64_t delay_ms = 0);
+// The same for a file made of two pieces, `head` then `data` (either may be empty).
+bool WriteFileAtomically(const std::string& path, const char* head, size_t head_size, const char* data, size_t size,
+                         ErrorReporter& errors, int64_t delay_ms = 0);
 
 // Appends `bytes` to `path` with one write(2), creating the file (and folders) if needed.
 bool AppendToFile(const std::string& path, const std::string& bytes, ErrorReporter& errors);

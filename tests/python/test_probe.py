@@ -459,7 +459,7 @@ def test_overflow_report_names_the_kernel(ait_engine, probe, tiny, tmp_path):
     (report,) = overflow_reports(tmp_path)
     lines = report.read_text().splitlines()
     # The planted kernel first, then those downstream that carry the inf on; the run goes on.
-    assert lines[0] == "Overflow detected! Operator name: LinearOperation_1_2:MatMul"
+    assert lines[0] == "Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0"
     assert len(lines) > 1 and all(line.startswith("Overflow detected! Operator name: ") for line in lines)
     assert d.result.stdout.strip()
 
@@ -467,7 +467,7 @@ def test_overflow_report_names_the_kernel(ait_engine, probe, tiny, tmp_path):
 def test_overflow_stop_exits_nonzero_after_the_first_report(ait_engine, probe, tiny, tmp_path):
     r = dump(ait_engine, probe, tiny, tmp_path, extra=PERTURB, rc=1, probe_env=errcheck_env(tmp_path, stop=True))
     (report,) = overflow_reports(tmp_path)
-    assert report.read_text() == "Overflow detected! Operator name: LinearOperation_1_2:MatMul\n"
+    assert report.read_text() == "Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0\n"
     assert "LinearOperation_1_2:MatMul" in r.result.stderr
 
 
