@@ -287,3 +287,35 @@ def test_onnx_type_converts_the_topology_it_wrote(ait, ait_engine, tiny, layers,
     assert f"{layers + 1} topology files converted" in r.stdout
     # The list the probe appended to lives in OUTPUT/{ait pid}/ and is removed afterwards.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ait_dump"]
+
+
+def fake_atb_home(tmp_path, lib):
+    """An ATB_HOME_PATH whose lib/libatb.so is a copy of `lib` (its probe symbols decide)."""
+    import shutil
+    home = tmp_path / "atb"
+    (home / "lib").mkdir(parents=True)
+    shutil.copy(lib, home / "lib" / "libatb.so")
+    return home
+
+
+def test_abi_follows_atb_home_and_the_old_abi_probe_serves_an_old_abi_host(ait, tmp_path):
+    from conftest import build_program
+    host = build_program("fake_atb_host_abi0")
+    env = {"ATB_HOME_PATH": fake_atb_home(tmp_path, build_program("libfake_atb_abi0.so", folder="lib"))}
+    r = run(ait, "llm", "dump", "--exec", host, "-o", tmp_path / "old", env=env)
+    assert "libait_probe_abi0.so" in r.stderr and "old string ABI" in r.stderr
+    assert r.stdout.startswith("saved")
+    roots, files = tensor_files(tmp_path / "old")
+    assert "0/0_FakeOperation/after/outtensor0.bin" in files
+    # Forcing the other flavour: its std::string symbols do not match the host's, nothing is saved.
+    r = run(ait, "llm", "dump", "--exec", host, "-o", tmp_path / "forced", "--probe-abi", "1", env=env)
+    assert r.stdout.startswith("not saved")
+
+
+def test_abi_follows_a_cxx11_atb(ait, ait_engine, tiny, tmp_path):
+    from conftest import build_program
+    env = {"ATB_HOME_PATH": fake_atb_home(tmp_path, build_program("libait_engine.so", folder="lib"))}
+    r = run(ait, "llm", "dump", "--exec", engine_cmd(ait_engine, tiny, tokens=1), "-o", tmp_path / "d", "-ids", "0",
+            env=env)
+    assert "libait_probe_abi1.so" in r.stderr and "cxx11" in r.stderr
+    assert tensor_files(tmp_path / "d")[1]
