@@ -220,8 +220,8 @@ def test_device_filter_keeps_the_params_only(ait_engine, probe, tiny, tmp_path):
     assert other.files() == {rel for rel in same.files() if rel.endswith("op_param.json")}
 
 
-def test_no_dump_type_no_output(ait_engine, probe, tiny, tmp_path):
-    d = dump(ait_engine, probe, tiny, tmp_path, ATB_DUMP_TYPE="layer_only")
+def test_unknown_dump_type_writes_nothing(ait_engine, probe, tiny, tmp_path):
+    dump(ait_engine, probe, tiny, tmp_path, ATB_DUMP_TYPE="layer_only")
     assert not (tmp_path / "ait_dump").exists()
 
 
@@ -436,7 +436,7 @@ def test_tiling_files(ait_engine, probe, tiny, tmp_path, config):
     assert words == [2, 1, 0, 2, 3, hidden, 0, 2, hidden, hidden, 0, 2, 3, hidden]
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("kernel_tilingdata.bin")) == [
         str(tiling.relative_to(tmp_path))]
-    none = dump(ait_engine, probe, tiny, tmp_path / "off", ATB_SAVE_TILING=0)
+    dump(ait_engine, probe, tiny, tmp_path / "off", ATB_SAVE_TILING=0)
     assert not list((tmp_path / "off").rglob("kernel_tilingdata.bin"))
 
 
@@ -615,6 +615,10 @@ def test_exports_are_the_probe_abi_only():
         assert all(s.startswith(("_ZN3atb5Probe", "_ZN9atb_speed10SpeedProbe")) for s in syms), syms
     assert not any("__cxx11" in s for s in abi0)
     assert any("__cxx11" in s for s in abi1)
+    # The abi0 flavour does not even use anything of the new ABI (no ait_core, no compiled fmt).
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", build_program("libait_probe_abi0.so", folder="lib")],
+                               capture_output=True, text=True, check=True).stdout
+    assert "__cxx11" not in undefined
     assert "_ZN3atb5Probe16IsTensorNeedSaveERKSt6vectorIlSaIlEERKSs" in abi0  # old-ABI std::string = Ss
     assert ("_ZN3atb5Probe16IsTensorNeedSaveERKSt6vectorIlSaIlEERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"
             in abi1)
