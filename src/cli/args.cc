@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include <algorithm>
+
 namespace ait::cli {
 
 std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, const std::vector<OptionAlias>& aliases,
@@ -56,6 +58,20 @@ std::string AliasFormatter::make_option_name(const CLI::Option* opt, bool positi
   for (const OptionAlias& a : aliases_)
     if (name.find(a.long_form) != std::string::npos) return a.short_form + ", " + name;
   return name;
+}
+
+int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases) {
+  std::vector<std::string> long_options;
+  for (const CLI::Option* opt : app.get_options())
+    if (!opt->get_lnames().empty()) long_options.push_back("--" + opt->get_lnames().front());
+  std::vector<std::string> args = NormalizeArgs(raw, aliases, long_options);
+  std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  return -1;
 }
 
 }  // namespace ait::cli

@@ -22,6 +22,11 @@ struct OptionAlias {
 std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, const std::vector<OptionAlias>& aliases,
                                        const std::vector<std::string>& long_options);
 
+// Normalizes `raw` (NormalizeArgs over the app's long options) and parses it into `app`.
+// Returns -1 when parsing succeeded and the command should run, else the exit status to
+// return: kExitOk after --help, kExitUsage for a parse error (CLI11 printed the message).
+int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases);
+
 // A CLI11 help formatter that shows "-gp, --golden-path" for aliased options.
 class AliasFormatter : public CLI::Formatter {
  public:

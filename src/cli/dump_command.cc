@@ -82,21 +82,6 @@ void MakeDirs(const fs::path& dir) {
   if (ec) Fail(dir.string(), "cannot create the folder: {}", ec.message());
 }
 
-int ParseApp(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases) {
-  std::vector<std::string> long_options;
-  for (const CLI::Option* opt : app.get_options())
-    if (!opt->get_lnames().empty()) long_options.push_back("--" + opt->get_lnames().front());
-  std::vector<std::string> args = NormalizeArgs(raw, aliases, long_options);
-  std::reverse(args.begin(), args.end());
-  try {
-    app.parse(args);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
-  }
-  return -1;
-}
-
 // A bad --exec is a usage error (exit 2).
 std::vector<std::string> SplitExecArgument(const std::string& exec) {
   auto argv = Capture([&] { return SplitExecCommand(exec); });
@@ -228,7 +213,7 @@ int Dump(const std::vector<std::string>& raw) {
                  "probe flavour: auto (ATB_HOME_PATH's libatb.so decides, else ait-engine's), 0 old or 1 cxx11 "
                  "string ABI")
       ->capture_default_str();
-  if (int rc = ParseApp(app, raw, kDumpAliases); rc >= 0) return rc;
+  if (int rc = ParseArgs(app, raw, kDumpAliases); rc >= 0) return rc;
 
   std::map<std::string, std::string> env;
   std::vector<std::string> unset;
@@ -353,7 +338,7 @@ int Errcheck(const std::vector<std::string>& raw) {
   app.add_flag("--exit", exit_on_overflow, "stop the command at the first overflow");
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
   app.add_option("--probe-abi", abi, "probe flavour: auto, 0 or 1 (as ait llm dump)")->capture_default_str();
-  if (int rc = ParseApp(app, raw, kErrcheckAliases); rc >= 0) return rc;
+  if (int rc = ParseArgs(app, raw, kErrcheckAliases); rc >= 0) return rc;
   try {
     auto level = ParseLogLevel(log_level);
     if (!level) Usage("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");

@@ -113,17 +113,7 @@ int RunOnnx(const std::vector<std::string>& raw_args) {
       ->capture_default_str()
       ->check(CLI::Range(-1, INT_MAX));
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
-  std::vector<std::string> long_options;
-  for (const CLI::Option* opt : app.get_options())
-    if (!opt->get_lnames().empty()) long_options.push_back("--" + opt->get_lnames().front());
-  std::vector<std::string> args = NormalizeArgs(raw_args, kAliases, long_options);
-  std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
-  try {
-    app.parse(args);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
-  }
+  if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto parsed_level = ParseLogLevel(log_level);
   if (!parsed_level)
     return UsageError("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");

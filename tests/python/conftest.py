@@ -65,3 +65,17 @@ def tensor_json_error():
 def ait_engine():
     """Path of the `ait-engine` runner (the reference engine's CLI)."""
     return build_program("ait-engine")
+
+
+@pytest.fixture(scope="session")
+def tiny(ait_engine, tmp_path_factory):
+    """A tiny-preset checkpoint (seed 0), shared by the engine, probe and dump tests."""
+    out = tmp_path_factory.mktemp("tiny")
+    run_checked(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def layers(tiny):
+    """The tiny preset's number of decoder layers."""
+    return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]

@@ -15,18 +15,6 @@ from conftest import run_checked as run
 PROMPT = "1,2,3"
 
 
-@pytest.fixture(scope="module")
-def tiny(ait_engine, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_dump")
-    run(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def layers(tiny):
-    return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]
-
-
 def engine_cmd(engine, tiny, *extra, tokens=3):
     return " ".join([engine, "run", "--model", str(tiny), "--input-ids", PROMPT, "--max-new-tokens", str(tokens),
                      *map(str, extra)])

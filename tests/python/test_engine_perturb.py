@@ -1,23 +1,10 @@
 """`ait-engine run --perturb PATTERN=KIND[:MAG]`: fault injection into the outputs of the
 matched operations (GraphInfo opNames), applied after each execution and seen downstream."""
-import json
 
 import numpy as np
 import pytest
 
 from conftest import run_checked as run
-
-
-@pytest.fixture(scope="module")
-def tiny(ait_engine, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_perturb")
-    run(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def layers(tiny):
-    return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]
 
 
 def logits(engine, tiny, path, *perturb, dtype="fp32", steps=3):

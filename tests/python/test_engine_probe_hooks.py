@@ -13,18 +13,6 @@ from conftest import build_program, run_checked as run
 DTYPE = {"0": np.float32, "1": np.float16, "3": np.int32, "9": np.int64}
 
 
-@pytest.fixture(scope="module")
-def tiny(ait_engine, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_probe")
-    run(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def layers(tiny):
-    return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]
-
-
 class Recording:
     def __init__(self, folder, stdout):
         self.folder = folder

@@ -26,13 +26,6 @@ def probe():
 
 
 @pytest.fixture(scope="module")
-def tiny(ait_engine, tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_libprobe")
-    run(ait_engine, "init", "--preset", "tiny", "--seed", 0, "--out", out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def config(tiny):
     return json.loads((tiny / "config.json").read_text())
 
