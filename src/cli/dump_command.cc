@@ -124,10 +124,13 @@ void PostProcessCpuProfiling(const fs::path& root) {
     if (!entry.is_directory(ec)) continue;
     const auto files = FindStatisticFiles(entry.path());
     if (files.empty()) continue;
+    // A run folder is {TIMESTAMP} with the process id in pid.txt (the original's folders
+    // were named by the pid).
+    std::string pid_text = entry.path().filename().string();
+    if (std::ifstream in(entry.path() / "pid.txt"); in) std::getline(in, pid_text);
     int64_t pid = 0;
-    const std::string base = entry.path().filename().string();
-    if (!base.empty() && base.find_first_not_of("0123456789") == std::string::npos && base.size() < 10)
-      pid = std::stoll(base);
+    if (!pid_text.empty() && pid_text.find_first_not_of("0123456789") == std::string::npos && pid_text.size() < 10)
+      pid = std::stoll(pid_text);
     const fs::path trace = entry.path() / "cpu_profiling_trace.json";
     const size_t events = WriteChromeTrace(files, trace, pid);
     MergeStatisticFiles(files);
@@ -187,6 +190,7 @@ int Dump(const std::vector<std::string>& raw) {
       "ait llm dump");
   app.formatter(std::make_shared<AliasFormatter>(kDumpAliases));
   app.get_formatter()->column_width(36);
+  std::vector<std::string> id_words;
   std::string exec, ids, range = "0,0", child = "true", time = "1", opname, stp = "2", output = "./", device,
                     log_level = "info", abi = "auto";
   std::vector<std::string> types = {"tensor"};
@@ -196,7 +200,8 @@ int Dump(const std::vector<std::string>& raw) {
       ->capture_default_str()
       ->check(CLI::IsMember(kDumpTypes));
   app.add_flag("--only-save-desc", save_desc, "tensor files hold the description only (no data)");
-  app.add_option("--save-operation-ids", ids, "operation ids to save, e.g. 2,3_1 (default: all)");
+  app.add_option("--save-operation-ids", id_words, "operation ids to save, e.g. 2,3_1 or 2, 3_1 (default: all)")
+      ->expected(1, -1);
   app.add_option("--execute-range", range, "execute counts (tokens) to save, inclusive pairs: 0,0 or 1,3 or 3,5,7,7")
       ->capture_default_str();
   app.add_option("--save-operation-child", child, "with -ids: also save the children of the selected operations")
@@ -227,10 +232,21 @@ int Dump(const std::vector<std::string>& raw) {
     const std::set<std::string> type_set(types.begin(), types.end());
     if (type_set.count("onnx") && !type_set.count("model") && !type_set.count("layer"))
       Usage("--type: onnx converts the model/layer topology, so it needs model or layer too");
-    static const std::regex kIds(R"(^(\d+(?:_\d+)*)(,\d+(?:_\d+)*)*$)");
-    if (!ids.empty() && !std::regex_match(ids, kIds))
-      Usage("--save-operation-ids: '" + ids + "' must be ids like 2,3_1 (digits joined by _, comma-separated, no "
-            "spaces)");
+    // The guide's own example is `-ids 2, 3_1`: words are joined, spaces around ids dropped.
+    static const std::regex kId(R"(\d+(_\d+)*)");
+    std::string given;
+    for (const auto& w : id_words) given += (given.empty() ? "" : " ") + w;
+    for (size_t at = 0; at < given.size();) {
+      const size_t comma = std::min(given.find(',', at), given.size());
+      std::string id = given.substr(at, comma - at);
+      id.erase(0, id.find_first_not_of(' '));
+      id.erase(id.find_last_not_of(' ') + 1);
+      if (!std::regex_match(id, kId))
+        Usage("--save-operation-ids: '" + given + "' must be operation ids like 2,3_1 (digits joined by _, "
+              "separated by commas)");
+      ids += (ids.empty() ? "" : ",") + id;
+      at = comma + 1;
+    }
     static const std::regex kRange(R"(^\d{1,9}(,\d{1,9})*$)");
     if (!std::regex_match(range, kRange))
       Usage("--execute-range: '" + range + "' must be comma-separated non-negative integers, e.g. 0,0 or 1,3,5,5");

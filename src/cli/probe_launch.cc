@@ -37,16 +37,51 @@ std::optional<std::string> UnsafeCharacter(const std::string& s) {
 }
 
 std::vector<std::string> SplitExecCommand(const std::string& exec) {
-  if (auto bad = UnsafeCharacter(exec))
-    Fail("--exec", "{} is not allowed (only letters, digits, spaces and _\"'=[](),{{}}:/.~- may appear; the command "
-         "runs without a shell)", *bad);
-  for (char c : {'<', '>'})
-    if (exec.find(c) != std::string::npos)
-      Fail("--exec", "'{}' is not allowed: the command runs without a shell, so redirection would reach the program "
-           "as an argument; redirect the output of `ait llm` instead", c);
   std::vector<std::string> argv;
-  std::istringstream in(exec);
-  for (std::string word; in >> word;) argv.push_back(word);
+  std::string word;
+  bool in_word = false;
+  char quote = 0;  // ' or " while inside quotes
+  for (size_t i = 0; i < exec.size(); ++i) {
+    const char c = exec[i];
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
+      Fail("--exec", "control character 0x{:02x} at offset {} is not allowed", static_cast<unsigned char>(c), i);
+    if (quote == '\'') {
+      if (c == '\'') quote = 0;
+      else word += c;
+      continue;
+    }
+    if (quote == '"') {
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && i + 1 < exec.size() && std::strchr("\\\"$`", exec[i + 1])) {
+        word += exec[++i];
+      } else {
+        word += c;
+      }
+      continue;
+    }
+    if (c == ' ' || c == '\t') {
+      if (in_word) argv.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '\\') {
+      if (i + 1 == exec.size()) Fail("--exec", "a trailing backslash escapes nothing");
+      word += exec[++i];
+    } else if (std::strchr("|;&<>`$", c)) {
+      Fail("--exec", "'{}' at offset {} is not allowed: the command runs without a shell, so pipes, redirection, "
+           "command lists and expansions do not work; quote it ('{}') if it is part of an argument, or redirect "
+           "the output of `ait llm` itself", c, i, c);
+    } else {
+      word += c;
+    }
+  }
+  if (quote) Fail("--exec", "the {} quote opened in the command is never closed", quote == '"' ? "double" : "single");
+  if (in_word) argv.push_back(std::move(word));
   if (argv.empty()) Fail("--exec", "the command is empty");
   return argv;
 }

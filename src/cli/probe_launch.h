@@ -14,9 +14,12 @@ namespace ait::cli {
 // Returns the first offending character's description, or nullopt when the string is safe.
 std::optional<std::string> UnsafeCharacter(const std::string& s);
 
-// `--exec` as the original runs it: split on whitespace, no shell, no quoting. Throws
-// ait::Error (naming --exec) for an empty command, a character outside the safe set, or shell
-// redirection/pipe characters (`<`, `>`), which would reach the program as plain arguments.
+// `--exec` split into argv as a POSIX shell splits words — spaces/tabs separate, '...' is
+// literal, "..." keeps spaces (\\ \" \$ \` escaped), a backslash outside quotes escapes the
+// next character — but no shell ever runs it (FORMATS.md policy: the original split on
+// whitespace only). Throws ait::Error (naming --exec) for an empty command, a control
+// character, an unclosed quote, or an unquoted | ; & < > ` $ (no pipes, redirection, command
+// lists or expansions: the error says so).
 std::vector<std::string> SplitExecCommand(const std::string& exec);
 
 enum class ProbeAbi { kAuto, kOld, kCxx11 };

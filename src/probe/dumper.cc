@@ -1,9 +1,11 @@
 #include "probe/dumper.h"
 
 #include <sys/statvfs.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <new>
 
 #include "probe/io_csv.h"
@@ -129,7 +131,7 @@ void Dumper::SaveTiling(const uint8_t* data, uint64_t size, const std::string& f
     return;
   }
   WriteJob job;
-  job.path = config_.out + file_path;
+  job.path = config_.root + "tiling/" + file_path;  // FORMATS.md policy 9 (the original: {OUT}{file_path})
   job.size = size;
   job.data.reset(new (std::nothrow) char[size ? size : 1]);
   if (!job.data) {
@@ -226,8 +228,42 @@ void Dumper::ReportStatistic(uint64_t execute_count, const std::string& op_name,
   line += "]:";
   line += OneLine(stats);
   line += "\n";
-  AppendToFile(config_.root + "cpu_profiling/" + Pid() + "/operation_statistic_" + std::to_string(execute_count) + ".txt",
-               line, errors_);
+  const std::string dir = StatisticsDir();
+  if (dir.empty()) return;
+  AppendToFile(dir + "/operation_statistic_" + std::to_string(execute_count) + ".txt", line, errors_);
+}
+
+// `{root}cpu_profiling/{TIMESTAMP}`: the local time of this process's first statistic
+// (YYYYmmddHHMMSS), one folder per process run as the user guide has it (FORMATS.md policy 1;
+// the original used the pid). A process starting in the same second as another gets `_1`,
+// `_2`, ... The folder's `pid.txt` records the process id. Empty when it cannot be made.
+std::string Dumper::StatisticsDir() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const pid_t pid = ::getpid();
+  if (stats_pid_ == pid) return stats_dir_;
+  stats_pid_ = pid;  // a forked child makes its own
+  stats_dir_.clear();
+  const std::string base = config_.root + "cpu_profiling";
+  if (!MakeDirs(base, errors_)) return stats_dir_;
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+  for (int n = 0; n < 1000; ++n) {
+    const std::string dir = base + "/" + stamp + (n ? "_" + std::to_string(n) : "");
+    if (::mkdir(dir.c_str(), 0750) == 0) {
+      stats_dir_ = dir;
+      const std::string pid_text = Pid() + "\n";
+      WriteFileAtomically(dir + "/pid.txt", pid_text.data(), pid_text.size(), errors_);
+      return stats_dir_;
+    }
+    if (errno != EEXIST) {
+      errors_.Report(ErrorKind::kCreateDir, "cannot create folder '" + dir + "': " + ErrnoText(errno));
+      return stats_dir_;
+    }
+  }
+  return stats_dir_;
 }
 
 void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::string& op_name,

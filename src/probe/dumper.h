@@ -5,6 +5,8 @@
 // Thread-safe: the host may call from any thread. No method throws.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -34,7 +36,7 @@ class Dumper {
   // relative path.
   void SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims, const void* data,
                   uint64_t size, const std::string& file_path);
-  // Raw bytes at `{OUT}{file_path}` (queued).
+  // Raw bytes at `{root}tiling/{file_path}` (queued).
   void SaveTiling(const uint8_t* data, uint64_t size, const std::string& file_path);
   // `param` + '\n' at `{root}tensors/{file_path}` (queued).
   void SaveParam(const std::string& param, const std::string& file_path);
@@ -46,7 +48,7 @@ class Dumper {
   // Model JSON at `{root}model/{pid}/{model_name}.json`, layer graphs merged in.
   void ReportModelTopoInfo(const std::string& model_name, const std::string& graph);
 
-  // `[opname]:stats` lines in `{root}cpu_profiling/{pid}/operation_statistic_{count}.txt`.
+  // `[opname]:stats` lines in `{root}cpu_profiling/{TIMESTAMP}/operation_statistic_{count}.txt`.
   void ReportStatistic(uint64_t execute_count, const std::string& op_name, const std::string& stats);
 
   enum class IoKind { kOperation, kKernel };
@@ -76,6 +78,7 @@ class Dumper {
   // Writes a whole JSON file synchronously and lists it in subprocess_info.txt with `onnx`.
   void WriteTopologyFile(const std::string& path, const std::string& text);
   bool EnoughSpace(uint64_t size);
+  std::string StatisticsDir();
 
   const Config config_;
   const Logger log_;
@@ -85,6 +88,8 @@ class Dumper {
   std::mutex mu_;
   ModelMerger merger_;                     // guarded by mu_
   std::set<std::string> reported_models_;  // guarded by mu_
+  pid_t stats_pid_ = -1;                    // guarded by mu_: the process stats_dir_ belongs to
+  std::string stats_dir_;                   // guarded by mu_
   std::map<std::string, uint64_t> csv_lines_;  // guarded by mu_: lines in each IO CSV
 };
 

@@ -141,8 +141,8 @@ TEST(Dumper, SaveParamAndSaveTiling) {
   d.Flush();
   EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/1_L/1_LinearOperation/op_param.json"),
             "{\"hasBias\":false}\n");
-  // probe-ait's tiling location: {OUT}{filePath}, beside ait_dump/.
-  EXPECT_EQ(ReadFile(dir.path() / "0_1/0/1_L/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"),
+  // FORMATS.md policy 9: under ait_dump/tiling/ (probe-ait wrote {OUT}{filePath}).
+  EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tiling/0_1/0/1_L/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"),
             std::string("\x01\x02\x03\x00\xff", 5));
 }
 
@@ -253,7 +253,16 @@ TEST(Dumper, StatisticsAppendOneLinePerReport) {
   d.ReportStatistic(0, "LinearOperation_3", "totalTime:5, runnerSetupTime:2");
   d.ReportStatistic(0, "LinearOperation_3", "totalTime:9, kernelExecuteTime:4");
   d.ReportStatistic(2, "GatherOperation_0", "totalTime:1");
-  const std::string root = dir.Out() + "ait_dump/cpu_profiling/" + Pid() + "/";
+  // One folder per process run, named by its local start time (FORMATS.md policy 1), with
+  // the pid recorded inside.
+  std::vector<fs::path> runs;
+  for (const auto& e : fs::directory_iterator(dir.Out() + "ait_dump/cpu_profiling")) runs.push_back(e.path());
+  ASSERT_EQ(runs.size(), 1u);
+  const std::string stamp = runs[0].filename().string();
+  EXPECT_EQ(stamp.size(), 14u);
+  EXPECT_EQ(stamp.find_first_not_of("0123456789"), std::string::npos);
+  const std::string root = runs[0].string() + "/";
+  EXPECT_EQ(ReadFile(root + "pid.txt"), Pid() + "\n");
   EXPECT_EQ(ReadFile(root + "operation_statistic_0.txt"),
             "[LinearOperation_3]:totalTime:5, runnerSetupTime:2\n[LinearOperation_3]:totalTime:9, kernelExecuteTime:4\n");
   EXPECT_EQ(ReadFile(root + "operation_statistic_2.txt"), "[GatherOperation_0]:totalTime:1\n");

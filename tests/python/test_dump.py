@@ -164,13 +164,15 @@ def test_topology_io_csv_and_cpu_profiling(ait, ait_engine, tiny, layers, tmp_pa
     assert all(r[-1] == "NO_ERROR" for r in rows[1:])
     assert (root / "kernel_io_tensors" / pid_dir.name / "kernel_tensors_0.csv").exists()
     # CPU profiling: merged per the original, plus a Chrome trace.
-    prof = root / "cpu_profiling" / pid_dir.name
+    (prof,) = (root / "cpu_profiling").iterdir()  # {YYYYmmddHHMMSS} of the engine's run
+    assert (prof / "pid.txt").read_text().strip() == pid_dir.name
     text = (prof / "operation_statistic_0.txt").read_text()
     assert "LlamaLayer_1:\n[execute] totalTime:" in text and "\n[setup] totalTime:" in text
     trace = json.loads((prof / "cpu_profiling_trace.json").read_text())
     names = {e["name"] for e in trace["traceEvents"]}
     assert "LlamaLayer_1" in names and "SelfAttentionOperation_1_5" in names
     assert len(trace["traceEvents"]) == 2 * (3 + layers * 16)
+    assert {e["pid"] for e in trace["traceEvents"]} == {int(pid_dir.name)}
     assert "Chrome trace" in r.stdout
 
 
@@ -182,9 +184,12 @@ def test_command_exit_status_passes_through(ait, ait_engine, tiny, tmp_path):
 
 
 def test_bad_arguments_are_usage_errors(ait, ait_engine, tiny, tmp_path):
-    cases = [(["--exec", "ls;rm", "-o", tmp_path], "';' is not allowed"),
-             (["--exec", "ls > x", "-o", tmp_path], "'>' is not allowed"),
-             (["--exec", "ls", "-ids", "2, 3"], "-ids"),
+    cases = [(["--exec", "ls;rm", "-o", tmp_path], "';' at offset 2 is not allowed: the command runs without a shell"),
+             (["--exec", "ls > x", "-o", tmp_path], "'>' at offset 3 is not allowed"),
+             (["--exec", "ls 'x", "-o", tmp_path], "single quote opened in the command is never closed"),
+             (["--exec", "  ", "-o", tmp_path], "the command is empty"),
+             (["--exec", "ls", "-ids", "2,x"], "--save-operation-ids"),
+             (["--exec", "ls", "-ids", "2,,3"], "--save-operation-ids"),
              (["--exec", "ls", "-er", "5,1"], "start > end"),
              (["--exec", "ls", "--type", "onnx"], "needs model or layer"),
              (["--exec", "ls", "-time", "3"], "0, 1 or 2"),
@@ -307,3 +312,19 @@ def test_abi_follows_a_cxx11_atb(ait, ait_engine, tiny, tmp_path):
             env=env)
     assert "libait_probe_abi1.so" in r.stderr and "cxx11" in r.stderr
     assert tensor_files(tmp_path / "d")[1]
+
+
+def test_exec_quoting_and_the_guides_ids_with_a_space(ait, ait_engine, tiny, tmp_path):
+    import shutil
+    spaced = tmp_path / "my model"
+    shutil.copytree(tiny, spaced)
+    # Quotes keep the space in the model path and reach the program as one argument (no shell).
+    cmd = f"{ait_engine} run --model '{spaced}' --input-ids \"1,2,3\" --max-new-tokens 1"
+    run(ait, "llm", "dump", "--exec", cmd, "-o", tmp_path / "d", "-ids", "1_0,", "0")
+    _, files = tensor_files(tmp_path / "d")
+    assert ops_with_files(files) == {"0/0_GatherOperation", "0/0_GatherOperation/0_Gather",
+                                     "0/1_LlamaLayer/0_RmsNormOperation", "0/1_LlamaLayer/0_RmsNormOperation/0_RmsNorm"}
+    # A quoted ';' is just a character of an argument.
+    r = run(ait, "llm", "dump", "--exec", f"{ait_engine} run --model '{spaced};' --input-ids 1 --max-new-tokens 1",
+            "-o", tmp_path / "e", rc=2)
+    assert f"{spaced};" in r.stderr

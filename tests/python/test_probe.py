@@ -405,10 +405,13 @@ def test_operation_and_kernel_csv(ait_engine, probe, tiny, tmp_path, config):
 def test_cpu_profiling_lines(ait_engine, probe, tiny, tmp_path, config):
     d = dump(ait_engine, probe, tiny, tmp_path, ATB_DUMP_TYPE="cpu_profiling")
     folder = d.root / "cpu_profiling"
-    (pid,) = [p.name for p in folder.iterdir()]
-    assert sorted(p.name for p in (folder / pid).iterdir()) == ["operation_statistic_0.txt",
-                                                                "operation_statistic_1.txt"]
-    lines = (folder / pid / "operation_statistic_0.txt").read_text().splitlines()
+    (run,) = [p.name for p in folder.iterdir()]  # {YYYYmmddHHMMSS}: one folder per process run
+    assert re.fullmatch(r"\d{14}", run)
+    assert sorted(p.name for p in (folder / run).iterdir()) == ["operation_statistic_0.txt",
+                                                                "operation_statistic_1.txt", "pid.txt"]
+    pid = (folder / run / "pid.txt").read_text()
+    assert pid.endswith("\n") and int(pid) > 0
+    lines = (folder / run / "operation_statistic_0.txt").read_text().splitlines()
     ops = 3 + 16 * config["num_hidden_layers"]
     assert len(lines) == 2 * ops  # a setup and an execute line per operation
     parsed = [re.fullmatch(r"\[([A-Za-z0-9_]*)\]:(.*)", line) for line in lines]
@@ -422,8 +425,8 @@ def test_cpu_profiling_lines(ait_engine, probe, tiny, tmp_path, config):
 def test_tiling_files(ait_engine, probe, tiny, tmp_path, config):
     d = dump(ait_engine, probe, tiny, tmp_path, ATB_SAVE_TILING=1, ATB_SAVE_TENSOR_IDS="1_1")
     hidden = config["hidden_size"]
-    # probe-ait's location: {OUT}{dev}_{pid}/..., beside ait_dump/.
-    tiling = tmp_path / f"3_{d.pid}/0/1_LlamaLayer/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"
+    # FORMATS.md policy 9: ait_dump/tiling/{dev}_{pid}/... (probe-ait wrote beside ait_dump/).
+    tiling = d.root / f"tiling/3_{d.pid}/0/1_LlamaLayer/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"
     words = np.frombuffer(tiling.read_bytes(), dtype="<u8").tolist()
     # [n_in, n_out, then dtype code, rank, dims... per tensor]: x [3, h], w [h, h] -> y [3, h]
     assert words == [2, 1, 0, 2, 3, hidden, 0, 2, hidden, hidden, 0, 2, 3, hidden]
