@@ -182,7 +182,8 @@ void PrintDumpSummary(const fs::path& root, fs::file_time_type since) {
 int Dump(const std::vector<std::string>& raw) {
   CLI::App app(
       "Run a command with the ATB probe preloaded and dump what its operations compute.\n\n"
-      "The command runs without a shell (split on spaces) with LD_PRELOAD=libait_probe and the\n"
+      "The command is split into words as a shell would (quotes work) but runs without a shell,\n"
+      "with LD_PRELOAD=libait_probe and the\n"
       "ATB_* variables set from the options below; an ATB-style engine (real ATB, or ait-engine)\n"
       "then writes OUTPUT/ait_dump/: tensors/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin,\n"
       "layer/ and model/ topology JSON, operation/kernel IO CSVs, CPU profiling. Exit status: the\n"
@@ -348,7 +349,7 @@ int Errcheck(const std::vector<std::string>& raw) {
   std::string exec, output, log_level = "info", abi = "auto";
   std::vector<std::string> types = {"overflow"};
   bool exit_on_overflow = false;
-  app.add_option("--exec", exec, "the command to run (no shell; split on spaces)")->required();
+  app.add_option("--exec", exec, "the command to run (quotes work as in a shell; no shell runs it)")->required();
   app.add_option("--type", types, "checks to run: overflow")->capture_default_str()->check(CLI::IsMember({"overflow"}));
   app.add_option("--output", output, "folder for the report (default: the current folder)");
   app.add_flag("--exit", exit_on_overflow, "stop the command at the first overflow");
