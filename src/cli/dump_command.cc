@@ -112,8 +112,9 @@ std::map<std::string, size_t> CountNewFiles(const fs::path& dir, fs::file_time_t
   return counts;
 }
 
-// --type cpu_profiling: a Chrome trace per process folder, then the original's merge.
-void PostProcessCpuProfiling(const fs::path& root) {
+// --type cpu_profiling: a Chrome trace per run folder this command wrote (an earlier run's,
+// already merged, is left alone), then the original's merge.
+void PostProcessCpuProfiling(const fs::path& root, fs::file_time_type since) {
   const fs::path dir = root / "cpu_profiling";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -123,7 +124,10 @@ void PostProcessCpuProfiling(const fs::path& root) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!entry.is_directory(ec)) continue;
     const auto files = FindStatisticFiles(entry.path());
-    if (files.empty()) continue;
+    if (files.empty() || std::none_of(files.begin(), files.end(), [&](const fs::path& f) {
+          return fs::last_write_time(f, ec) >= since;
+        }))
+      continue;
     // A run folder is {TIMESTAMP} with the process id in pid.txt (the original's folders
     // were named by the pid).
     std::string pid_text = entry.path().filename().string();
@@ -183,11 +187,12 @@ int Dump(const std::vector<std::string>& raw) {
   CLI::App app(
       "Run a command with the ATB probe preloaded and dump what its operations compute.\n\n"
       "The command is split into words as a shell would (quotes work) but runs without a shell,\n"
-      "with LD_PRELOAD=libait_probe and the\n"
-      "ATB_* variables set from the options below; an ATB-style engine (real ATB, or ait-engine)\n"
-      "then writes OUTPUT/ait_dump/: tensors/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin,\n"
-      "layer/ and model/ topology JSON, operation/kernel IO CSVs, CPU profiling. Exit status: the\n"
-      "command's (128+N when it died of signal N); 2 for bad arguments, 1 when it could not run.",
+      "with LD_PRELOAD=libait_probe and the ATB_* variables set from the options below; an\n"
+      "ATB-style engine (real ATB, or ait-engine) then writes OUTPUT/ait_dump/:\n"
+      "  tensors/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin, layer/ and model/\n"
+      "  topology JSON, operation/kernel IO CSVs, cpu_profiling/, tiling/.\n"
+      "Exit status: the command's (128+N when it died of signal N); 2 for bad arguments, 1 when\n"
+      "it could not run.",
       "ait llm dump");
   app.formatter(std::make_shared<AliasFormatter>(kDumpAliases));
   app.get_formatter()->column_width(36);
@@ -315,7 +320,7 @@ int Dump(const std::vector<std::string>& raw) {
       std::error_code ec;
       fs::remove_all(sub_proc_dir, ec);
     }
-    if (type_set.count("cpu_profiling")) PostProcessCpuProfiling(root);
+    if (type_set.count("cpu_profiling")) PostProcessCpuProfiling(root, since);
     PrintDumpSummary(root, since);
     return status;
   } catch (const UsageFailure& u) {

@@ -328,3 +328,14 @@ def test_exec_quoting_and_the_guides_ids_with_a_space(ait, ait_engine, tiny, tmp
     r = run(ait, "llm", "dump", "--exec", f"{ait_engine} run --model '{spaced};' --input-ids 1 --max-new-tokens 1",
             "-o", tmp_path / "e", rc=2)
     assert f"{spaced};" in r.stderr
+
+
+def test_a_second_run_leaves_the_first_runs_profile_alone(ait, ait_engine, tiny, tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path, "--type", "cpu_profiling", tokens=1)
+    (first,) = (tmp_path / "ait_dump" / "cpu_profiling").iterdir()
+    before = (first / "operation_statistic_0.txt").read_text()
+    time.sleep(1.1)  # the next run's folder gets another timestamp
+    dump(ait, ait_engine, tiny, tmp_path, "--type", "cpu_profiling", tokens=1)
+    assert len(list((tmp_path / "ait_dump" / "cpu_profiling").iterdir())) == 2
+    assert (first / "operation_statistic_0.txt").read_text() == before
+    assert before.startswith("GatherOperation_0:\n[execute] totalTime:")
