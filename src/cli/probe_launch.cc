@@ -96,7 +96,7 @@ fs::path ExecutableDir() {
 }
 
 // Runs `argv` and returns (exit status or -1, stdout).
-std::pair<int, std::string> Capture(const std::vector<std::string>& argv) {
+std::pair<int, std::string> RunCapturingStdout(const std::vector<std::string>& argv) {
   int fds[2];
   if (pipe(fds) != 0) return {-1, ""};
   posix_spawn_file_actions_t actions;
@@ -130,7 +130,7 @@ std::pair<int, std::string> Capture(const std::vector<std::string>& argv) {
 
 // Whether libatb.so's dynamic symbols name atb::Probe functions with the cxx11 string ABI.
 bool AtbUsesCxx11(const fs::path& libatb, std::string& reason) {
-  auto [status, out] = Capture({"nm", "-D", libatb.string()});
+  auto [status, out] = RunCapturingStdout({"nm", "-D", libatb.string()});
   if (status != 0) {
     Log(LogLevel::kWarning, "cannot list the symbols of {} (nm failed): assuming the old string ABI", libatb.string());
     reason = "nm could not read " + libatb.string() + "; the original assumes the old ABI then";
