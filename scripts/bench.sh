@@ -66,12 +66,15 @@ echo "-- small preset (tokens/s)"
 small_out=$("$BUILD/bin/engine_throughput" --model "$ENGINE_DATA/small" --reps "$REPS" --new-tokens 32)
 echo "$small_out"
 field() { sed -n "s/.*$1=\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
-hook_ns=$(field hook_ns_per_op "$tiny_out")
 ops=$(field ops_per_step "$small_out")
 step_s=$(field step_s "$small_out")
-printf 'estimated hook cost on small: %s ns/op x %s ops/step = %.1f us of a %.1f ms step = %.3f%% (goal < 1%%)\n' \
-  "$hook_ns" "$ops" "$(calc "$hook_ns * $ops / 1000")" "$(calc "$step_s * 1000")" \
-  "$(calc "100 * $hook_ns * $ops / 1e9 / $step_s")"
+# estimate WHAT NS GOAL: a per-operation cost measured on tiny, scaled to one small step.
+estimate() {
+  printf 'estimated %s on small: %s ns/op x %s ops/step = %.1f us of a %.1f ms step = %.3f%% (goal < %s)\n' \
+    "$1" "$2" "$ops" "$(calc "$2 * $ops / 1000")" "$(calc "$step_s * 1000")" \
+    "$(calc "100 * $2 * $ops / 1e9 / $step_s")" "$3"
+}
+estimate "hook cost" "$(field hook_ns_per_op "$tiny_out")" "1%"
 
 echo
 echo "== ait llm dump / errcheck: the probe's cost =="
@@ -108,9 +111,7 @@ probe_out=$(LD_PRELOAD="$BUILD/lib/libait_probe_abi1.so" ATB_DUMP_TYPE=tensor AT
 rm -rf "$ENGINE_DATA/probe-nothing"
 probe_ns=$(field hook_ns_per_op "$probe_out")
 printf 'tiny preset, probe preloaded selecting nothing: %s ns per operation (hooks + probe)\n' "$probe_ns"
-printf 'estimated on small: %s ns/op x %s ops/step = %.1f us of a %.1f ms step = %.3f%% (goal < 2%%)\n' \
-  "$probe_ns" "$ops" "$(calc "$probe_ns * $ops / 1000")" "$(calc "$step_s * 1000")" \
-  "$(calc "100 * $probe_ns * $ops / 1e9 / $step_s")"
+estimate "probe cost" "$probe_ns" "2%"
 
 echo
 echo "== full tensor dump throughput vs dd =="
@@ -120,31 +121,30 @@ DUMP_DIR="$ENGINE_DATA/dump-full"
 rm -rf "$DUMP_DIR"
 full_cmd="$BUILD/bin/ait-engine run --model $SMALL --input-ids $PROMPT --max-new-tokens 2"
 t_run=$(for i in 1 2 3; do time_it "$BUILD/bin/ait-engine" run --model "$SMALL" --input-ids $PROMPT --max-new-tokens 2; done | min)
-# Best of 2 for the dump and for dd, each after a sync so earlier writes do not weigh on it.
-t_full=
-for i in 1 2; do
-  rm -rf "$DUMP_DIR"; sync
-  t0=$(date +%s.%N)
-  "$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$DUMP_DIR" -er 0,1 -l error > /dev/null
-  t1=$(date +%s.%N)
-  t=$(calc "$t1 - $t0")
-  if [ -z "$t_full" ] || [ "$(calc "$t < $t_full")" = 1 ]; then t_full=$t; fi
-done
+# fastest N PREP CMD...: the best wall time of N runs of CMD, each after PREP (untimed) and
+# a sync, so earlier writes do not weigh on it.
+fastest() {
+  local n=$1 prep=$2 best= t
+  shift 2
+  for _ in $(seq "$n"); do
+    $prep; sync
+    t=$(time_it "$@")
+    if [ -z "$best" ] || [ "$(calc "$t < $best")" = 1 ]; then best=$t; fi
+  done
+  echo "$best"
+}
+dump_full() { "$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$DUMP_DIR" -er 0,1 -l error; }
+clear_dump() { rm -rf "$DUMP_DIR"; }
+t_full=$(fastest 2 clear_dump dump_full)
 dump_bytes=$(du -sb "$DUMP_DIR/ait_dump/tensors" | cut -f1)
 dump_files=$(find "$DUMP_DIR/ait_dump/tensors" -name '*.bin' | wc -l)
-rm -rf "$DUMP_DIR"
+clear_dump
 t_dump=$(calc "$t_full - $t_run")
 mkdir -p "$ENGINE_DATA"
-t_dd=
-for i in 1 2; do
-  sync
-  t0=$(date +%s.%N)
-  dd if=/dev/zero of="$ENGINE_DATA/dd.out" bs=1M count=$((dump_bytes / 1048576)) status=none
-  t1=$(date +%s.%N)
-  rm -f "$ENGINE_DATA/dd.out"
-  t=$(calc "$t1 - $t0")
-  if [ -z "$t_dd" ] || [ "$(calc "$t < $t_dd")" = 1 ]; then t_dd=$t; fi
-done
+dd_same() { dd if=/dev/zero of="$ENGINE_DATA/dd.out" bs=1M count=$((dump_bytes / 1048576)) status=none; }
+clear_dd() { rm -f "$ENGINE_DATA/dd.out"; }
+t_dd=$(fastest 2 clear_dd dd_same)
+clear_dd
 printf 'dump: %d tensor files, %.0f MiB; dump time beyond the plain run %.3f s; dd of the same bytes %.3f s\n' \
   "$dump_files" "$(calc "$dump_bytes / 1048576")" "$t_dump" "$t_dd"
 printf 'dump throughput %.0f MiB/s vs dd from /dev/zero %.0f MiB/s = %.0f%% of dd (goal >= 50%%)\n' \

@@ -97,6 +97,8 @@ bool HasInf(const Tensor& t) {
 }
 
 bool IsEmptyParam(const Json& p) { return p.is_null() || (p.is_object() && p.empty()); }
+// The param text of IO reports: ATB passes `{}` for an empty param.
+std::string ParamText(const Operation& op) { return IsEmptyParam(op.param()) ? "{}" : op.param().dump(); }
 
 }  // namespace
 
@@ -161,7 +163,7 @@ void AtbProbeHooks::AfterOperation(const OpEvent& op) {
   if (leaf && atb::Probe::ReportOperationIOTensorEnable()) {
     const std::string dir = IoDir(Dir(op, frame));
     atb::Probe::ReportOperationIOTensor(op.execute_count, OperationName(op.op, op.ids),
-                                        IsEmptyParam(op.op.param()) ? "{}" : op.op.param().dump(),
+                                        ParamText(op.op),
                                         Describe(op.in, dir, "intensor"), Describe(op.out, dir, "outtensor"));
   }
   if (frame.stats)
@@ -207,7 +209,7 @@ void AtbProbeHooks::AfterKernel(const OpEvent& op, size_t kernel_index, std::str
   if (atb::Probe::ReportKernelIOTensorEnable()) {
     const std::string dir = IoDir(Dir(op, frame));
     atb::Probe::ReportKernelIOTensor(op.execute_count, std::string(kernel_name),
-                                     IsEmptyParam(op.op.param()) ? "{}" : op.op.param().dump(),
+                                     ParamText(op.op),
                                      Describe(in, dir, "intensor"), Describe(out, dir, "outtensor"));
   }
   if (atb::Probe::IsOverflowCheck()) {

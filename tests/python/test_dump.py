@@ -339,3 +339,13 @@ def test_a_second_run_leaves_the_first_runs_profile_alone(ait, ait_engine, tiny,
     assert len(list((tmp_path / "ait_dump" / "cpu_profiling").iterdir())) == 2
     assert (first / "operation_statistic_0.txt").read_text() == before
     assert before.startswith("GatherOperation_0:\n[execute] totalTime:")
+
+
+def test_tiling_flag_writes_each_saved_kernels_tiling_data(ait, ait_engine, tiny, tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path / "on", "-tiling", "-ids", "1_1", tokens=1)
+    roots, _ = tensor_files(tmp_path / "on")
+    tiling = sorted(str(p.relative_to(tmp_path / "on" / "ait_dump" / "tiling"))
+                    for p in (tmp_path / "on").rglob("kernel_tilingdata.bin"))
+    assert tiling == [f"{roots[0]}/0/1_LlamaLayer/1_LinearOperation/0_MatMul/kernel_tilingdata.bin"]
+    dump(ait, ait_engine, tiny, tmp_path / "off", "-ids", "1_1", tokens=1)
+    assert not list((tmp_path / "off").rglob("kernel_tilingdata.bin"))
