@@ -37,7 +37,7 @@ python-test: build
 
 $(ASAN_BUILD)/build.ninja:
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DAIT_SANITIZE=ON -DAIT_FUZZ=ON -DAIT_BENCH=OFF >/dev/null
+	  -DAIT_SANITIZE=ON -DAIT_FUZZ=ON -DAIT_BENCH=OFF -DAIT_PYTHON=OFF >/dev/null
 
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz target
 # for FUZZ_SECONDS each.

@@ -1,0 +1,36 @@
+// Operation-level pairing: what the topology-aware pairing strategies produce and what the
+// first-divergence analysis consumes. One OpPair is one operation (ATB op, kernel, layer) or
+// torch module of "my" dump paired with its counterpart in the golden dump, for one token,
+// with the tensor pairs of its inputs and of its outputs.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ait/compare.h"
+
+namespace ait {
+
+struct OpPair {
+  std::string token_id;                 // execute count / torch token folder
+  std::string my_name, golden_name;     // names as they appear in the dumps (opName, module name,
+                                        // or the relative folder when the dump has no topology)
+  std::string my_type, golden_type;     // op type / module class ("" when unknown)
+  std::string op_id;                    // ATB id path ("2_3") where the dump has one, else ""
+  std::string match;                    // how the pair was made: "path", "exact", "mapped", "aligned"
+  std::string layer;                    // enclosing layer of my side ("LlamaLayer_1"), "" outside layers
+  int depth = 0;                        // 0 = top-level operation / layer
+  bool leaf = true;                     // no paired children
+  std::vector<TensorPair> inputs;       // may be empty when a dump holds no inputs
+  std::vector<TensorPair> outputs;      // at least one
+};
+
+struct OpPairing {
+  std::vector<OpPair> ops;              // token by token, each in execution order
+  std::string strategy;                 // e.g. "ATB model vs torch model (topology + alignment)"
+  std::filesystem::path golden_root, my_root;
+  std::vector<std::string> notes;       // warnings worth showing: unpaired layers, skipped types...
+};
+
+}  // namespace ait
