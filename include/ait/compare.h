@@ -19,6 +19,10 @@ struct TensorPair {
   std::string golden_path;
   std::string my_path;
   std::string label;     // what the pair is (relative path, operation name); for summaries
+  // Which operation / module the pair belongs to, for the report's extra columns (empty when
+  // the pairing strategy does not know): names as they appear in the dumps, their types, and
+  // how the pair was made ("path", "exact", "mapped", "aligned").
+  std::string my_name, my_type, golden_name, golden_type, match;
 };
 
 // What the report says of one side: filled whenever the file could be read.
