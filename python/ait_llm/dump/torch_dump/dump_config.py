@@ -7,6 +7,8 @@ import stat
 
 import torch
 
+from .api_hooks import select_apis
+
 logger = logging.getLogger("ait_llm.dump")
 
 MODES = ("module", "api")
@@ -88,6 +90,7 @@ def _check_api_list(api_list):
     for func in api_list:
         if not callable(func) or isinstance(func, type):
             raise TypeError(f"api_list must hold functions (e.g. torch.matmul), got {func!r}")
+    select_apis(api_list)  # raises ValueError naming what cannot be hooked
     return list(api_list)
 
 
@@ -165,8 +168,10 @@ class DumpConfig:
         if not _is_int(tensor_part) or tensor_part not in TENSOR_PARTS:
             raise ValueError(f"tensor_part must be 0 (inputs), 1 (outputs) or 2 (both), "
                              f"got {tensor_part!r}")
-        if device_id is not None and (not _is_int(device_id) or device_id < 0):
-            raise ValueError(f"device_id must be None or a non-negative integer, got {device_id!r}")
+        if device_id is not None and not _is_int(device_id):
+            raise TypeError(f"device_id must be None or an int, got {type(device_id).__name__}")
+        if device_id is not None and device_id < 0:
+            raise ValueError(f"device_id must be a non-negative integer, got {device_id}")
         self.dump_path = _check_dump_path(dump_path)
         self.token_range = _check_token_range(token_range)
         self.module_list = _check_module_list(module_list)
