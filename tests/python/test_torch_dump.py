@@ -430,3 +430,17 @@ def test_import_needs_neither_torch_nor_the_extension():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(),
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_file_naming_rules(ait_llm_package):
+    from ait_llm.dump.torch_dump.tensor_files import flatten_inputs, flatten_outputs
+    t = torch.zeros(1)
+    names = [n for n, _ in flatten_inputs(
+        (t, None, (t, [t, 3])), {"mask": t, "pair": (t, t), "flag": True, "a/b": t, "d": {"k": t, "../x": t}})]
+    assert names == ["input_0", "input_2_0", "input_2_1_0", "input_mask", "input_pair_0", "input_pair_1",
+                     "input_d_k"]
+    assert [n for n, _ in flatten_outputs(t)] == ["output"]
+    assert [n for n, _ in flatten_outputs((t,))] == ["output_0"]
+    loop = []
+    loop.append(loop)
+    assert flatten_outputs(loop) == []  # self-containing values end at the depth limit

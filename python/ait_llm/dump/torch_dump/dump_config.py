@@ -42,8 +42,9 @@ def _check_dump_path(dump_path):
         bad = sorted(set(c for c in path if not _PATH_CHARS.fullmatch(c)))
         raise ValueError(f"dump_path {path!r} contains {''.join(bad)!r}: only letters, digits "
                          "and '_', '-', '.', '/' are allowed")
-    if os.path.lexists(path):
-        info = os.lstat(path)
+    bare = path.rstrip("/") or "/"  # lstat("link/") would follow the link
+    if os.path.lexists(bare):
+        info = os.lstat(bare)
         if stat.S_ISLNK(info.st_mode):
             raise ValueError(f"dump_path {path!r} is a symbolic link: give the real folder")
         if not stat.S_ISDIR(info.st_mode):

@@ -215,8 +215,10 @@ class _DumpSession:
             make_dirs(os.path.join(self.dump_dir, str(self.token_id)))
             write_json(self.order, os.path.join(self.dump_dir, str(self.token_id), MODULE_ORDER))
         if self.config.dump_last_logits:
-            name, items = self.last_outputs or ("root", flatten_outputs(root_out))
-            self._save(name, items)
+            if self.last_outputs is not None:
+                self._save(*self.last_outputs)
+            elif self._module_selected(self.model, "root"):  # a model without sub-modules
+                self._save("root", flatten_outputs(root_out))
 
     # ---- API functions --------------------------------------------------------------------
 
@@ -252,6 +254,10 @@ class _DumpSession:
             raise
 
     def _wrap_forward(self, module, name):
+        if isinstance(module, torch.jit.ScriptModule):
+            logger.warning("%s (%s) is a TorchScript module: its forward cannot be wrapped, "
+                           "not dumped", name, type(module).__name__)
+            return
         previous = vars(module).get("forward")  # an instance-level forward set by someone else
         forward = module.forward
         session = self
@@ -262,11 +268,7 @@ class _DumpSession:
                 return forward(*args, **kwargs)
             return session.run_module(module, name, forward, args, kwargs)
 
-        try:
-            vars(module)["forward"] = hooked_forward
-        except TypeError:  # e.g. a ScriptModule: no instance __dict__ to write
-            logger.warning("%s (%s): cannot wrap its forward, not dumped", name, type(module).__name__)
-            return
+        vars(module)["forward"] = hooked_forward
         self.wrapped_modules.append((module, hooked_forward, previous))
 
     def uninstall(self):

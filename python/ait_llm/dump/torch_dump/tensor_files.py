@@ -15,6 +15,7 @@ DIR_MODE = 0o750
 FILE_MODE = 0o640
 _tmp_counter = itertools.count()
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_]+")
+MAX_DEPTH = 16  # nesting levels followed; deeper (or self-containing) values are skipped
 
 
 def _cache_layers(value):
@@ -42,13 +43,16 @@ def _is_model_output(value):
 ALL_LAYERS = "all"
 
 
-def flatten(value, stem, out, cache_layer=ALL_LAYERS):
+def flatten(value, stem, out, cache_layer=ALL_LAYERS, depth=0):
     """Appends (stem, tensor) for every tensor in `value`: a tensor keeps `stem`; tuples,
     lists and ModelOutput (in to_tuple() order, None fields left out) add '_<index>' per
     level; a plain dict adds '_<key>' for keys made of letters, digits and '_'; a
     transformers cache adds '_<layer>_0' (key) and '_<layer>_1' (value) for every layer if
     cache_layer is ALL_LAYERS, for that one layer if it is an int, and nothing if it is
     None. Everything else is skipped."""
+    if depth > MAX_DEPTH:
+        logger.debug("%s: nested deeper than %d levels, skipped", stem, MAX_DEPTH)
+        return out
     if isinstance(value, torch.Tensor):
         if value.device.type == "meta":  # no data to save
             logger.debug("%s: tensor on the meta device, skipped", stem)
@@ -62,7 +66,7 @@ def flatten(value, stem, out, cache_layer=ALL_LAYERS):
             return out
         for i, kv in enumerate(layers):
             if cache_layer == ALL_LAYERS or cache_layer == i:
-                flatten(kv, f"{stem}_{i}", out, cache_layer)
+                flatten(kv, f"{stem}_{i}", out, cache_layer, depth + 1)
         return out
     if _is_model_output(value):
         items = value.to_tuple()
@@ -71,7 +75,7 @@ def flatten(value, stem, out, cache_layer=ALL_LAYERS):
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and _SAFE_KEY.fullmatch(key):
-                flatten(item, f"{stem}_{key}", out, cache_layer)
+                flatten(item, f"{stem}_{key}", out, cache_layer, depth + 1)
             elif logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s: dict key %r is not a safe file name part, skipped", stem, key)
         return out
@@ -80,18 +84,22 @@ def flatten(value, stem, out, cache_layer=ALL_LAYERS):
             logger.debug("%s: %s is not a tensor, skipped", stem, type(value).__name__)
         return out
     for i, item in enumerate(items):
-        flatten(item, f"{stem}_{i}", out, cache_layer)
+        flatten(item, f"{stem}_{i}", out, cache_layer, depth + 1)
     return out
 
 
 def flatten_inputs(args, kwargs, cache_layer=ALL_LAYERS):
     """Positional argument i -> input_<i> (the original's names), keyword argument k ->
-    input_<k>, with nested indices appended by flatten()."""
+    input_<k> (names made of letters, digits and '_' only), with nested indices appended
+    by flatten()."""
     out = []
     for i, arg in enumerate(args):
         flatten(arg, f"input_{i}", out, cache_layer)
     for key, arg in kwargs.items():
-        flatten(arg, f"input_{key}", out, cache_layer)
+        if _SAFE_KEY.fullmatch(key):
+            flatten(arg, f"input_{key}", out, cache_layer)
+        else:
+            logger.debug("keyword argument %r is not a safe file name part, skipped", key)
     return out
 
 
