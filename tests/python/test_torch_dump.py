@@ -444,3 +444,20 @@ def test_file_naming_rules(ait_llm_package):
     loop = []
     loop.append(loop)
     assert flatten_outputs(loop) == []  # self-containing values end at the depth limit
+
+
+def test_remove_inside_a_forward_stops_writing(ait_llm_package, tmp_path):
+    ait = ait_llm_package
+    ait.DumpConfig.reset()
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    try:
+        handle = ait.register_hook(model, ait.DumpConfig(dump_path=str(tmp_path)))
+        model[1].register_forward_hook(lambda *args: handle.remove())
+        model(torch.ones(1, 2))
+    finally:
+        ait.remove_hook()
+        ait.DumpConfig.reset()
+    assert handle.removed and "forward" not in vars(model)
+    token = pathlib.Path(handle.dump_dir) / "0"
+    assert sorted(p.name for p in token.iterdir()) == ["root", "root.0", "root.1"]
+    assert os.listdir(token / "root") == ["input_0.pth"]  # the root never finished hooked

@@ -181,8 +181,9 @@ class _DumpSession:
                 out = forward(*args, **kwargs)
             else:
                 out = self._run_dumped(module, name, forward, args, kwargs)
-                self._finish_token(out)
-            if token == 0 and self.device_selected:
+                if self.active:
+                    self._finish_token(out)
+            if token == 0 and self.device_selected and self.active:
                 self._write_model_tree()
             return out
         finally:
@@ -198,7 +199,10 @@ class _DumpSession:
         try:
             out = forward(*args, **kwargs)
         finally:
-            self.stack.pop()
+            if self.stack:  # empty if remove() ran inside this forward
+                self.stack.pop()
+        if not self.active:  # removed meanwhile: write nothing more
+            return out
         if self.dump_modules:
             self.order.append({"name": name, "type": type(module).__name__})
         if selected and self.dump_outputs:
