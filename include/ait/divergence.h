@@ -117,8 +117,11 @@ std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_p
                                          const CompareOptions& options,
                                          const std::function<void(size_t, size_t)>& progress = nullptr);
 
-// The end-of-run text: one line per root cause (what, where, evidence), or
-// "no root cause: all operations within threshold".
+// Why `report` lists no root cause, one sentence: "no root cause: all operations within
+// threshold" when every scored output is within threshold, else what stood in the way.
+std::string NoRootCauseReason(const DivergenceReport& report);
+
+// The end-of-run text: one line per root cause (what, where, evidence), or NoRootCauseReason.
 std::string FormatRootCauses(const OpPairing& ops, const DivergenceReport& report);
 
 }  // namespace ait

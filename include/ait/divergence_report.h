@@ -22,12 +22,13 @@ struct ReportPaths {
 // `.../ait_cmp_report_{stamp}[_N].csv` -> `ait_cmp_summary_{stamp}[_N].json`, `ait_cmp_report_{stamp}[_N].html`.
 ReportPaths ReportPathsFor(const std::filesystem::path& csv);
 
-// The summary document (schema in docs/ROOT_CAUSE.md; "schema": "ait-llm/compare-summary/1").
-nlohmann::json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& report, const CompareSummary& summary,
+// The summary document (schema in docs/ROOT_CAUSE.md; "schema": "ait-llm/compare-summary/1"),
+// keys in the documented order.
+nlohmann::ordered_json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& report, const CompareSummary& summary,
                                 const ReportPaths& paths);
 
 // Write atomically; throw ait::Error naming the file on failure.
-void WriteSummaryJson(const std::filesystem::path& path, const nlohmann::json& summary);
+void WriteSummaryJson(const std::filesystem::path& path, const nlohmann::ordered_json& summary);
 void WriteHtmlReport(const std::filesystem::path& path, const OpPairing& ops, const DivergenceReport& report,
                      const CompareSummary& summary, const ReportPaths& paths);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -82,14 +83,25 @@ SideScore Summarize(const std::vector<TensorPair>& pairs, const std::vector<Comp
   return s;
 }
 
-// Whether `inner` lies inside `outer` (same token, deeper, under its id path or name).
-bool Contains(const OpPair& outer, const OpPair& inner) {
-  if (outer.token_id != inner.token_id || inner.depth <= outer.depth) return false;
-  if (!outer.op_id.empty() && !inner.op_id.empty()) return inner.op_id.starts_with(outer.op_id + "_");
-  const std::string& a = outer.my_name;
-  const std::string& b = inner.my_name;
-  return b.size() > a.size() && b.starts_with(a) && (b[a.size()] == '.' || b[a.size()] == '/' || b[a.size()] == ':');
-}
+// Introducing operations of one token, to ask "is anything introducing inside this one?"
+// by id path (`1_2` holds `1_2_0`) or, without ids, by name (`root.a` holds `root.a.b`).
+struct InnerIndex {
+  std::set<std::string> ids, names;
+
+  bool HasInside(const OpPair& outer) const {
+    if (!outer.op_id.empty()) {
+      const std::string prefix = outer.op_id + "_";
+      auto it = ids.lower_bound(prefix);
+      return it != ids.end() && it->starts_with(prefix);
+    }
+    const std::string& a = outer.my_name;
+    for (auto it = names.upper_bound(a); it != names.end() && it->starts_with(a); ++it) {
+      const char sep = (*it)[a.size()];
+      if (sep == '.' || sep == '/' || sep == ':') return true;
+    }
+    return false;
+  }
+};
 
 std::string Num(std::optional<double> v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : std::string("-");
@@ -223,14 +235,18 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
 
   // Candidates: introducing operations with nothing introducing inside them.
   std::vector<size_t> introducing;
-  for (size_t i = 0; i < ops.size(); ++i)
-    if (report.ops[i].verdict == Verdict::kIntroducing) introducing.push_back(i);
-  std::unordered_map<std::string, size_t> cause_of;  // operation identity -> index in root_causes
+  std::unordered_map<std::string, InnerIndex> inner;  // by token
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (report.ops[i].verdict != Verdict::kIntroducing) continue;
+    introducing.push_back(i);
+    InnerIndex& index = inner[ops[i].token_id];
+    if (!ops[i].op_id.empty()) index.ids.insert(ops[i].op_id);
+    index.names.insert(ops[i].my_name);
+  }
+  std::unordered_map<std::string, size_t> cause_of;  // operation identity -> index in `all`
   std::vector<RootCause> all;
   for (size_t i : introducing) {
-    bool has_inner = std::any_of(introducing.begin(), introducing.end(),
-                                 [&](size_t j) { return j != i && Contains(ops[i], ops[j]); });
-    if (has_inner) continue;
+    if (inner[ops[i].token_id].HasInside(ops[i])) continue;
     std::string key = ops[i].my_name + '\n' + ops[i].op_id + '\n' + ops[i].golden_name;
     auto [it, added] = cause_of.try_emplace(key, all.size());
     if (added) all.push_back({i, {}, {}});
@@ -274,18 +290,24 @@ std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_p
   return CompareAll(pairs, options, progress);
 }
 
+std::string NoRootCauseReason(const DivergenceReport& r) {
+  if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
+  if (r.propagating == 0 && r.introducing == 0) {
+    if (r.clean == 0) return "no root cause: no operation output could be scored";
+    return "no root cause: all operations within threshold";
+  }
+  return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
+         "output with a jump (the error grew gradually, or appeared where tensors could not be scored); see the "
+         "verdicts in the JSON report";
+}
+
 std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
   std::string out = fmt::format(
       "Root cause analysis: {} operations: {} clean, {} propagating, {} introducing, {} unscored "
       "(off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf).\n",
       r.ops.size(), r.clean, r.propagating, r.introducing, r.unscored, r.cosine_threshold, r.distance_threshold);
   if (r.root_causes.empty()) {
-    if (r.propagating == 0 && r.introducing == 0)
-      out += "no root cause: all operations within threshold\n";
-    else
-      out += "no root cause found: some outputs are off, but no operation turns inputs within threshold into an "
-             "off output with a jump (the error grew gradually, or appeared where tensors could not be scored); "
-             "see the verdicts in the JSON report\n";
+    out += NoRootCauseReason(r) + "\n";
     return out;
   }
   for (size_t k = 0; k < r.root_causes.size(); ++k) {

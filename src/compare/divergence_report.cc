@@ -13,7 +13,7 @@
 
 namespace ait {
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 namespace {
 
 json Opt(const std::optional<double>& v) { return v && std::isfinite(*v) ? json(*v) : json(nullptr); }
@@ -101,7 +101,7 @@ svg .thr{stroke:#d63638;stroke-dasharray:4 3;stroke-width:1}
 svg .rc-line{stroke:#d63638;stroke-width:1.5;stroke-dasharray:2 2}svg .rc-label{font-size:11px;fill:#b32d2e;font-weight:600}
 svg .pt{stroke:none}svg .v-clean{fill:#2271b1}svg .v-propagating{fill:#dba617}svg .v-introducing{fill:#d63638}
 svg .v-unscored{fill:#a7aaad}svg .container{fill-opacity:.35}svg .pt.rc{stroke:#8a2424;stroke-width:2}
-svg .nf{fill:#8a2424}
+svg .nf{fill:#8a2424}svg .nf.rc{fill:#d63638;stroke:#8a2424;stroke-width:1.5}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #dcdcde;padding:3px 7px;text-align:left}
 th{background:#f6f7f7}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.rc td{background:#fcf0f1}
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px;vertical-align:-1px}
@@ -220,9 +220,9 @@ constexpr const char* kScript = R"JS(
       if (o.c !== null) hover(el("circle", {cx: x(i), cy: yc(o.c), r: rad, "class": cls + " pt-cos", "data-op": o.i}, svg), tok.token, o);
       if (o.r !== null) hover(el("circle", {cx: x(i), cy: yr(o.r), r: rad, "class": cls + " pt-rel", "data-op": o.i}, svg), tok.token, o);
       if (o.nf) {
-        var bx = x(i), by = top1 + PH - 2;
-        hover(el("path", {d: "M" + (bx - 5) + "," + by + "L" + (bx + 5) + "," + by + "L" + bx + "," + (by - 9) + "Z",
-                          "class": "nf", "data-op": o.i}, svg), tok.token, o);
+        var bx = x(i), by = top1 + PH - 2, h = o.rc ? 8 : 5;
+        hover(el("path", {d: "M" + (bx - h) + "," + by + "L" + (bx + h) + "," + by + "L" + bx + "," + (by - 1.8 * h) + "Z",
+                          "class": "nf" + (o.rc ? " rc" : ""), "data-op": o.i}, svg), tok.token, o);
       }
     });
     body.appendChild(fig);
@@ -311,7 +311,7 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
 }
 
 void WriteSummaryJson(const fs::path& path, const json& summary) {
-  std::string text = summary.dump(1, '\t', false, json::error_handler_t::replace) + "\n";
+  std::string text = summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   WriteFileAtomically(path.string(), [&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
 }
 
@@ -357,11 +357,8 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
       r.unscored, r.cosine_threshold, r.distance_threshold);
   h += "<h2>Root causes</h2>\n";
   if (r.root_causes.empty()) {
-    h += r.propagating == 0 && r.introducing == 0
-             ? "<p class=\"ok\" id=\"verdict\">no root cause: all operations within threshold</p>\n"
-             : "<p class=\"bad\" id=\"verdict\">no root cause found: some outputs are off, but no operation turns "
-               "inputs within threshold into an off output with a jump (the error grew gradually, or appeared where "
-               "tensors could not be scored)</p>\n";
+    const bool ok = r.propagating == 0 && r.introducing == 0 && r.clean > 0;
+    h += fmt::format("<p class=\"{}\" id=\"verdict\">{}</p>\n", ok ? "ok" : "bad", HtmlEscape(NoRootCauseReason(r)));
   } else {
     h += "<ol class=\"causes\" id=\"verdict\">\n";
     for (const RootCause& rc : r.root_causes) {

@@ -87,6 +87,16 @@ def test_planted_fault_is_the_first_root_cause(ait, dumps, tmp_path, op, fault):
     assert f"root cause #1: {first['my_name']}" in r.stdout
 
 
+def test_two_independent_faults_are_listed_in_execution_order(ait, ait_engine, tiny, dumps, tmp_path):
+    cmd = (f"{ait_engine} run --model {tiny} --input-ids {PROMPT} --max-new-tokens 2 --dtype fp16 "
+           "--perturb 'LinearOperation_1_1=noise:0.5' --perturb 'ActivationOperation_2_11=nan'")
+    run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "tensor", "-er", "0,1", "-o", tmp_path / "d")
+    r, summary, _ = compare(ait, dumps("fp16"), tmp_path / "d", tmp_path / "out")
+    assert [c["operation"] for c in summary["root_causes"]] == ["LinearOperation_1_1", "ActivationOperation_2_11"]
+    assert [c["cause"] for c in summary["root_causes"]] == ["diverged", "nonfinite"]
+    assert "root cause #2: ActivationOperation_2_11:Swish" in r.stdout
+
+
 def test_planted_fault_in_bf16_is_found_against_an_fp32_golden(ait, dumps, tmp_path):
     r, summary, _ = compare(ait, dumps("fp32"), dumps("bf16", "LinearOperation_2_9=noise:0.3"), tmp_path)
     first = summary["root_causes"][0]
@@ -177,7 +187,7 @@ def test_html_report_renders_one_point_per_scored_operation(ait, dumps, tmp_path
         assert len(re.findall(r'<circle [^>]*class="[^"]*pt-cos', fig)) == scored
         assert len(re.findall(r'<circle [^>]*class="[^"]*pt-rel', fig)) == sum(
             o["output_max_relative_error"] is not None for o in ops)
-        assert len(re.findall(r'<path [^>]*class="nf"', fig)) == sum(o["output_nan"] + o["output_inf"] > 0 for o in ops)
+        assert len(re.findall(r'<path [^>]*class="nf[ "]', fig)) == sum(o["output_nan"] + o["output_inf"] > 0 for o in ops)
         assert re.search(r'<svg [^>]*data-operations="%d"' % len(ops), fig)
         assert fig.count('class="band') >= 2  # the two layers are marked
         assert "root cause: ActivationOperation_2_11:Swish" in fig

@@ -249,6 +249,18 @@ TEST(AnalyzeDivergence, UnscoredOutputsGiveNoVerdictAndMissingRowsCountAsUnscore
   EXPECT_EQ(r.ops[1].verdict, Verdict::kUnscored);
   EXPECT_EQ(r.unscored, 2u);
   EXPECT_TRUE(r.root_causes.empty());
+  EXPECT_EQ(NoRootCauseReason(r), "no root cause: no operation output could be scored");
+  EXPECT_NE(FormatRootCauses(ops, r).find(NoRootCauseReason(r)), std::string::npos);
+  EXPECT_EQ(NoRootCauseReason(AnalyzeDivergence(OpPairing{}, {}, {})),
+            "no root cause: the dumps hold no operation outputs to analyse");
+}
+
+TEST(AnalyzeDivergence, ACleanRunHasNoRootCause) {
+  OpPairing ops;
+  ops.ops = {Op("0", "A_0", "0", 0, {"x"}, {"a"}), Op("0", "B_1", "1", 0, {"a"}, {"b"})};
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("a", 0.9999, 0.01), Scored("b", 0.999, 0.04)}, {});
+  EXPECT_EQ(r.clean, 2u);
+  EXPECT_TRUE(r.root_causes.empty());
   EXPECT_NE(FormatRootCauses(ops, r).find("no root cause: all operations within threshold"), std::string::npos);
 }
 
@@ -323,7 +335,7 @@ TEST(DivergenceReports, JsonListsRootCausesWithEvidenceAndEveryOperation) {
   DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("y", 0.5, 0.9, 7)}, {});
   CompareSummary summary;
   summary.pairs = 2;
-  nlohmann::json j = BuildSummaryJson(ops, r, summary, ReportPathsFor("/o/ait_cmp_report_1.csv"));
+  auto j = BuildSummaryJson(ops, r, summary, ReportPathsFor("/o/ait_cmp_report_1.csv"));
   ASSERT_EQ(j["root_causes"].size(), 1u);
   const auto& rc = j["root_causes"][0];
   EXPECT_EQ(rc["my_name"], "Linear_1_2:MatMul");
