@@ -95,13 +95,16 @@ struct DivergenceReport {
 // order — kernels and child operations before their parent — tokens in order, as
 // GroupByOperation and the topology strategies give them.
 //
-// Per operation (T = distance threshold, A = amplification):
+// Per operation (T = distance threshold, A = amplification; distances are the worst tensor's):
 //   unscored     no output could be scored
 //   clean        every output within T and finite
-//   introducing  output NaN/inf while all inputs are finite; or inputs within T and output off;
-//                or inputs finite but off and output distance > A x input distance; or, with no
-//                input evidence, the first off output (finite or not) in execution order
-//   propagating  any other off output
+//   introducing  an output holds NaN/inf while all inputs are finite ("nonfinite"); or the output
+//                distance exceeds A x the inputs' ("diverged" when the inputs are within T,
+//                "amplified" when they are off but finite); or, with no input evidence, the
+//                first off output (finite or not) in execution order ("first-off")
+//   propagating  any other off output: the inputs carried NaN/inf or the error, the output
+//                drifted across T without a jump, or integer outputs (ids) changed on inputs
+//                that differ slightly (a near tie)
 // Root causes: introducing operations with no introducing operation inside them (same token),
 // the same operation in later tokens folded into its first, in execution order.
 DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,

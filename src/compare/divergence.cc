@@ -208,6 +208,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     } else if (in_nonfinite) {
       d.verdict = Verdict::kPropagating;
       d.why = "inputs already hold NaN/inf";
+    } else if (std::isinf(*out.distance) && in.distance.value_or(0) > 0) {
+      // Ids (argmax, sampling) flip on the slightest input difference at a near tie.
+      d.verdict = Verdict::kPropagating;
+      d.why = "integer outputs changed on inputs that differ (a near tie, e.g. argmax)";
     } else if (const double ratio = *out.distance / std::max(in.distance.value_or(0), 1e-300); ratio > A) {
       // A jump, not drift: the output is off by more than normal amplification of what came in.
       if (!in_off)

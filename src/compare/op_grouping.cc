@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "ait/tensor_io.h"
@@ -125,7 +126,9 @@ AtbTopology LoadAtbTopology(const fs::path& root) {
   for (const auto& part : root)
     if (IsDevicePidFolder(part.string())) pid = part.string().substr(part.string().rfind('_') + 1);
   fs::path p = root;
-  for (int up = 0; up < 5; ++up, p = p.parent_path()) {
+  // The tensors root is `ait_dump/tensors/{dev}_{pid}` or a token folder below it: `model/` is
+  // at most three levels up; looking further would pick up unrelated folders.
+  for (int up = 0; up < 4; ++up, p = p.parent_path()) {
     fs::path model = p / "model";
     if (fs::is_directory(model, ec)) {
       fs::path dir = model;
@@ -409,6 +412,10 @@ OpPairing GroupByOperation(const PairingResult& pairing) {
   out.strategy = pairing.strategy + ", grouped by operation folder";
   out.golden_root = pairing.golden_root;
   out.my_root = pairing.my_root;
+  for (const auto& [only, side] : {std::pair{&pairing.only_in_golden, "golden"}, std::pair{&pairing.only_in_my, "my"}})
+    if (!only->empty())
+      out.notes.push_back(fmt::format("{} tensor files only in the {} dump (not compared), e.g. {}", only->size(), side,
+                                      only->front()));
   out.ops.reserve(builders.size());
   for (Builder& b : builders) {
     const FolderInfo& f = namer.Info(b.folder);

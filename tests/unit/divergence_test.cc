@@ -226,6 +226,20 @@ TEST(AnalyzeDivergence, DriftAcrossTheThresholdIsNotARootCauseAJumpIs) {
   EXPECT_NE(FormatRootCauses(ops, r).find("no root cause found"), std::string::npos);
 }
 
+TEST(AnalyzeDivergence, IdsThatFlipOnSlightlyDifferentLogitsAreNoRootCause) {
+  OpPairing ops;
+  ops.ops = {Op("0", "ArgMax_0", "0", 0, {"logits"}, {"ids"})};
+  CompareRow ids = Scored("ids", 1.0, 0.05);
+  ids.golden = Info("torch.int64", 21, 21);
+  ids.my = Info("torch.int64", 23, 23);
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("logits", 0.99999, 0.002), ids}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kPropagating);
+  EXPECT_TRUE(r.root_causes.empty());
+  // From bit-identical inputs, a different id is the operation's own doing.
+  r = AnalyzeDivergence(ops, {Scored("logits", 1.0, 0.0), ids}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kIntroducing);
+}
+
 TEST(AnalyzeDivergence, WithoutInputsTheFirstOffOutputIntroduces) {
   OpPairing ops;
   ops.ops = {Op("0", "A_0", "0", 0, {}, {"a"}), Op("0", "B_1", "1", 0, {}, {"b"}), Op("0", "C_2", "2", 0, {}, {"c"}),

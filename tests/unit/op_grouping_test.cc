@@ -177,6 +177,7 @@ TEST(GroupByOperation, LooseFilesAreTheirOwnOperationsAndBadJsonIsIgnored) {
     Touch(dir.path() / side / "a.npy");
     Touch(dir.path() / side / "b.npy");
   }
+  Touch(dir.path() / "g/extra.npy");
   fs::create_directories(dir.path() / "m/model/1");
   std::ofstream(dir.path() / "m/model/1/x.json") << "{not json";
   OpPairing ops = GroupByOperation(PairByRelativePath(dir.path() / "g", dir.path() / "m"));
@@ -184,6 +185,7 @@ TEST(GroupByOperation, LooseFilesAreTheirOwnOperationsAndBadJsonIsIgnored) {
   EXPECT_EQ(ops.ops[0].my_name, "a");
   EXPECT_TRUE(ops.ops[0].inputs.empty());
   EXPECT_EQ(ops.ops[1].outputs.size(), 1u);
+  EXPECT_EQ(ops.notes, std::vector<std::string>{"1 tensor files only in the golden dump (not compared), e.g. extra.npy"});
 }
 
 }  // namespace
