@@ -26,7 +26,7 @@ py::dict RowDict(const CompareRow& row, bool with_paths) {
     const std::string& c = columns[i];
     if (c == "token_id" || c == "data_id") continue;
     if (!with_paths && (c == "golden_data_path" || c == "my_data_path")) continue;
-    if (kText.count(c)) {
+    if (kText.count(c) || i >= kOriginalCsvColumns) {  // the extra columns name operations
       out[c.c_str()] = cells[i];
     } else if (cells[i].empty()) {
       out[c.c_str()] = py::none();
@@ -70,7 +70,7 @@ void RegisterCompare(py::module_& m) {
         "and returns the CSV row of `ait llm compare` as a dict.");
   m.def("compare_files", &CompareFiles, py::arg("golden_path"), py::arg("my_path"), py::arg("broadcast") = false,
         "Scores two tensor files and returns the CSV row of `ait llm compare` as a dict.");
-  m.def("csv_columns", &CsvColumns, "The 22 CSV columns of `ait llm compare`, in order.");
+  m.def("csv_columns", &CsvColumns, "The CSV columns of `ait llm compare`, in order: the original's 22, then the operation columns.");
 }
 
 }  // namespace ait::python
