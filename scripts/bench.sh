@@ -136,7 +136,10 @@ fastest() {
 dump_full() { "$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$DUMP_DIR" -er 0,1 -l error; }
 clear_dump() { rm -rf "$DUMP_DIR"; }
 t_full=$(fastest 2 clear_dump dump_full)
-dump_bytes=$(du -sb "$DUMP_DIR/ait_dump/tensors" | cut -f1)
+# Logical bytes (every file counted, as a reader sees them) and the bytes really written:
+# identical large tensors are hard links (AIT_DUMP_LINK_DUPLICATES, docs/PROBE.md).
+dump_bytes=$(du -sbl "$DUMP_DIR/ait_dump/tensors" | cut -f1)
+dump_physical=$(du -sb "$DUMP_DIR/ait_dump/tensors" | cut -f1)
 dump_files=$(find "$DUMP_DIR/ait_dump/tensors" -name '*.bin' | wc -l)
 clear_dump
 t_dump=$(calc "$t_full - $t_run")
@@ -149,3 +152,12 @@ printf 'dump: %d tensor files, %.0f MiB; dump time beyond the plain run %.3f s; 
   "$dump_files" "$(calc "$dump_bytes / 1048576")" "$t_dump" "$t_dd"
 printf 'dump throughput %.0f MiB/s vs dd from /dev/zero %.0f MiB/s = %.0f%% of dd (goal >= 50%%)\n' \
   "$(calc "$dump_bytes / 1048576 / $t_dump")" "$(calc "$dump_bytes / 1048576 / $t_dd")" "$(calc "100 * $t_dd / $t_dump")"
+printf 'of the dump %.0f MiB were written and %.0f MiB hard-linked to identical files\n' \
+  "$(calc "$dump_physical / 1048576")" "$(calc "($dump_bytes - $dump_physical) / 1048576")"
+AIT_DUMP_LINK_DUPLICATES=0
+export AIT_DUMP_LINK_DUPLICATES
+t_copy=$(fastest 2 clear_dump dump_full)
+clear_dump
+unset AIT_DUMP_LINK_DUPLICATES
+printf 'with AIT_DUMP_LINK_DUPLICATES=0 (every byte written): dump time beyond the plain run %.3f s = %.0f%% of dd\n' \
+  "$(calc "$t_copy - $t_run")" "$(calc "100 * $t_dd / ($t_copy - $t_run)")"

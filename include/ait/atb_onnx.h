@@ -24,6 +24,9 @@ namespace ait {
 // Returns the written path. Throws ait::Error naming the file and the reason for bad input.
 std::string AtbJsonToOnnx(const std::string& json_path, int target_level = -1);
 
+// The same, returning the serialized ModelProto bytes instead of writing them.
+std::string AtbJsonFileToOnnxBytes(const std::string& json_path, int target_level = -1);
+
 // The same from parsed JSON, returning the serialized ModelProto bytes.
 std::string AtbJsonToOnnxBytes(const nlohmann::json& topology, int target_level, const std::string& where);
 

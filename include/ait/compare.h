@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ait/metrics.h"
+#include "ait/tensor.h"
 
 namespace ait {
 
@@ -50,6 +51,12 @@ struct CompareOptions {
 
 // Scores one pair. Never throws for bad files: they become fail_reason.
 CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options);
+
+// Scores two tensors already in memory exactly as ComparePair scores them once both files
+// are read (the row's `pair` is left default). Nothing the tensors hold makes it throw: an
+// uncomparable tensor (a description only, complex values, a 0 dimension) becomes
+// fail_reason. The tensors' bytes must stay valid and unchanged during the call.
+CompareRow CompareTensors(const Tensor& golden, const Tensor& my, const CompareOptions& options);
 
 // Scores many pairs in parallel; rows come back in the order of `pairs`.
 // `progress(done, total)` is called from worker threads (serialize inside if needed).

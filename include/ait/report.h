@@ -1,4 +1,4 @@
-// Compare reports: the original's 22-column CSV, and the end-of-run summary.
+// Compare reports: the original's 22-column CSV (plus operation columns), and the end-of-run summary.
 #pragma once
 
 #include <filesystem>
@@ -10,7 +10,11 @@
 
 namespace ait {
 
-// The 22 CSV columns of the original, in order (FORMATS.md 7.7).
+// The CSV columns: the original's 22, in order (FORMATS.md 7.7), then kExtraCsvColumns more
+// naming each pair's operation or module: my_op_name, my_op_type, golden_op_name,
+// golden_op_type, match (TensorPair's my_name, my_type, golden_name, golden_type, match).
+inline constexpr size_t kOriginalCsvColumns = 22;
+inline constexpr size_t kExtraCsvColumns = 5;
 const std::vector<std::string>& CsvColumns();
 
 // A double as Python's repr() prints it ("1.0", "0.1", "1e-05", "nan", "inf").

@@ -1,1 +1,31 @@
-"""ait_llm: find where LLM inference goes wrong (Python side of ait-llm)."""
+"""ait_llm: find where LLM inference goes wrong (Python side of ait-llm).
+
+    from ait_llm import DumpConfig, register_hook    # dump a torch model (docs/TORCH_DUMP.md)
+    from ait_llm import atb_json_to_onnx             # ATB topology JSON -> ONNX
+
+Everything is imported on first use, so `import ait_llm` needs neither torch nor the
+compiled extension."""
+import importlib
+
+_LAZY = {
+    "DumpConfig": "ait_llm.dump.torch_dump",
+    "DumpHandle": "ait_llm.dump.torch_dump",
+    "register_hook": "ait_llm.dump.torch_dump",
+    "remove_hook": "ait_llm.dump.torch_dump",
+    "atb_json_to_onnx": "ait_llm.common.json_fitter",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ait_llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

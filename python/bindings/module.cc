@@ -1,9 +1,16 @@
 // ait_llm._ait_core: the C++ core seen from Python, so both give identical answers.
-#include <pybind11/pybind11.h>
+// Heavy work runs with the GIL released; ait::Error surfaces as ait_llm.AitError (a
+// RuntimeError) carrying the C++ message, which names the file and the reason.
+#include "ait/error.h"
+#include "bindings.h"
 
 namespace py = pybind11;
 
 PYBIND11_MODULE(_ait_core, m) {
   m.doc() = "ait-llm C++ core: tensor I/O, compare metrics, ATB JSON -> ONNX";
   m.attr("__version__") = AIT_VERSION;
+  py::register_exception<ait::Error>(m, "AitError", PyExc_RuntimeError);
+  ait::python::RegisterTensorIo(m);
+  ait::python::RegisterCompare(m);
+  ait::python::RegisterOnnx(m);
 }

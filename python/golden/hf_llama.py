@@ -5,12 +5,17 @@ Run it with the project venv (scripts/install-deps.sh makes .venv with transform
 
   .venv/bin/python python/golden/hf_llama.py init --preset tiny --seed 7 --out /tmp/tiny
   .venv/bin/python python/golden/hf_llama.py run --model /tmp/tiny --input-ids 1,2,3,4,5 \
-      --max-new-tokens 4 --save-logits /tmp/hf.npy
+      --max-new-tokens 4 --save-logits /tmp/hf.npy [--dump-path /tmp/dump --token-range 0,1]
 
 `run` greedy-decodes with the KV cache: step 0 is the prefill of the prompt, then one forward
 per new token, so N new tokens take N forward steps. It prints the generated ids (one
 comma-separated line, prompt excluded) and saves float32 logits of the last position of every
 step, shape [steps, batch=1, vocab] - the same layout as `ait-engine run --save-logits`.
+
+With --dump-path, ait_llm's register_hook dumps the model's module inputs and outputs of
+the forward steps in --token-range (default 0, the prefill) under
+DIR/ait_dump/torch_tensors/{device}_{pid}/ (docs/TORCH_DUMP.md) - the torch side of
+`ait llm compare`; the engine side is `ait llm dump --exec "build/bin/ait-engine run ..."`.
 
 `init` writes a random-weight checkpoint with transformers itself (save_pretrained, safetensors):
 config.json + model.safetensors (+ generation_config.json).
@@ -125,6 +130,22 @@ def score_logits(model, ids):
     return model(input_ids=t, use_cache=False).logits[0].float().cpu().numpy()
 
 
+def dump_hook(model, dump_path, token_range, dump_last_logits=False):
+    """register_hook(model, DumpConfig(...)) from ait_llm: the package built beside the
+    extension (PYTHONPATH=build/python) if importable, else the pure-Python sources in
+    python/ (the torch dump needs no compiled code)."""
+    try:
+        import ait_llm
+        ait_llm.DumpConfig
+    except (ImportError, AttributeError):
+        sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+        sys.modules.pop("ait_llm", None)
+        import ait_llm
+    config = ait_llm.DumpConfig(dump_path=dump_path, token_range=token_range,
+                                dump_last_logits=dump_last_logits)
+    return ait_llm.register_hook(model, config)
+
+
 def parse_ids(text):
     try:
         ids = [int(x) for x in text.split(",") if x.strip()]
@@ -146,9 +167,17 @@ def main(argv=None):
     pr.add_argument("--model", required=True)
     pr.add_argument("--input-ids", required=True, type=parse_ids)
     pr.add_argument("--max-new-tokens", type=int, default=1)
-    pr.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
+    pr.add_argument("--dtype", default="fp32", choices=sorted(DTYPES),
+                    help="weights and activations (fp16 needs --device cuda: torch 1.13 has no "
+                         "fp16 matmul on CPU)")
     pr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     pr.add_argument("--save-logits")
+    pr.add_argument("--dump-path", metavar="DIR",
+                    help="dump module tensors with ait_llm.register_hook under DIR/ait_dump/torch_tensors")
+    pr.add_argument("--token-range", type=parse_ids, default=[0], metavar="IDS",
+                    help="forward steps to dump, comma-separated (0 = prefill; default 0)")
+    pr.add_argument("--dump-last-logits", action="store_true",
+                    help="dump only the last module's output (the logits) of each step")
     a = p.parse_args(argv)
     hf_logging.set_verbosity_error()
     try:
@@ -157,8 +186,14 @@ def main(argv=None):
             print(f"wrote {out}/config.json, {out}/model.safetensors")
             return 0
         model = load_model(a.model, a.dtype, a.device)
+        handle = None
+        if a.dump_path:
+            handle = dump_hook(model, a.dump_path, a.token_range, a.dump_last_logits)
         generated, logits = greedy_decode(model, a.input_ids, a.max_new_tokens)
-    except (ValueError, OSError, RuntimeError) as e:
+        if handle is not None:
+            handle.remove()
+            print(f"hf_llama: torch dump in {handle.dump_dir}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f"hf_llama: error: {e}", file=sys.stderr)
         return 1
     if a.save_logits:

@@ -5,10 +5,14 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "ait/compare.h"
+#include "ait/divergence.h"
+#include "ait/divergence_report.h"
 #include "ait/error.h"
 #include "ait/log.h"
+#include "ait/op_grouping.h"
 #include "ait/op_mapping.h"
 #include "ait/pairing.h"
 #include "ait/report.h"
@@ -66,39 +70,67 @@ int CompareFiles(const std::string& golden, const std::string& my, const fs::pat
   return kExitOk;
 }
 
+// Folder compare: pair operations, score every tensor pair once, analyse where the error is
+// born, write CSV + JSON + HTML, print the summary and the root causes.
 int CompareFolders(const std::string& golden, const std::string& my, const fs::path& output, double threshold,
-                   int threads) {
-  PairingResult pairing = PairByRelativePath(golden, my);
-  Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", pairing.strategy, pairing.golden_root.string(),
-      pairing.my_root.string());
-  auto warn_unpaired = [](const std::vector<std::string>& only, const char* side) {
-    if (only.empty()) return;
-    Log(LogLevel::kWarning, "{} tensor files only in the {} dump (not compared), e.g. {}", only.size(), side,
-        only.front());
-  };
-  warn_unpaired(pairing.only_in_golden, "golden");
-  warn_unpaired(pairing.only_in_my, "my");
-  if (pairing.pairs.empty()) {
-    Log(LogLevel::kError,
-        "no tensor file has the same relative path in both folders ({} in golden, {} in my). Both must be dumps "
-        "of the same graph: the same `ait_dump`, `tensors/` or `{{dev}}_{{pid}}` level on each side.",
-        pairing.only_in_golden.size(), pairing.only_in_my.size());
-    return kExitFailure;
+                   int threads, const OpMapping& mapping) {
+  (void)mapping;  // for the topology strategies (see below)
+  std::optional<OpPairing> ops;
+  std::vector<TensorPair> report_pairs;  // the CSV's rows
+
+  // ---- Pairing strategy. LEAD: try the topology strategies here first, e.g.
+  //   ops = PairByTopology(golden, my, mapping);
+  // and, when they return an OpPairing, set report_pairs = OutputPairs(*ops) (the CSV then
+  // holds each operation's outputs). Path pairing below is the fallback. ----
+
+  if (!ops) {
+    PairingResult pairing = PairByRelativePath(golden, my);
+    Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", pairing.strategy, pairing.golden_root.string(),
+        pairing.my_root.string());
+    auto warn_unpaired = [](const std::vector<std::string>& only, const char* side) {
+      if (only.empty()) return;
+      Log(LogLevel::kWarning, "{} tensor files only in the {} dump (not compared), e.g. {}", only.size(), side,
+          only.front());
+    };
+    warn_unpaired(pairing.only_in_golden, "golden");
+    warn_unpaired(pairing.only_in_my, "my");
+    if (pairing.pairs.empty()) {
+      Log(LogLevel::kError,
+          "no tensor file has the same relative path in both folders ({} in golden, {} in my). Both must be dumps "
+          "of the same graph: the same `ait_dump`, `tensors/` or `{{dev}}_{{pid}}` level on each side.",
+          pairing.only_in_golden.size(), pairing.only_in_my.size());
+      return kExitFailure;
+    }
+    NameTensorPairsByPath(pairing);
+    ops = GroupByOperation(pairing);
+    report_pairs = std::move(pairing.pairs);  // path pairing reports every file, as the original does
   }
+
   Progress progress("Comparing pairs");
   CompareOptions options;
   options.broadcast = true;
   options.threads = threads;
   std::vector<CompareRow> rows =
-      CompareAll(pairing.pairs, options, [&](size_t done, size_t total) { progress.Update(done, total); });
-  size_t dropped = DropMixedInt8Rows(rows);
-  fs::path report = WriteCsvReport(output, rows);
-  CompareSummary summary = Summarize(rows, threshold, 5);
+      ScoreForAnalysis(report_pairs, *ops, options, [&](size_t done, size_t total) { progress.Update(done, total); });
+  DivergenceOptions analysis_options;
+  analysis_options.cosine_threshold = threshold;
+  DivergenceReport analysis = AnalyzeDivergence(*ops, rows, analysis_options);
+
+  std::vector<CompareRow> csv_rows(std::make_move_iterator(rows.begin()),
+                                   std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(report_pairs.size())));
+  size_t dropped = DropMixedInt8Rows(csv_rows);
+  CompareSummary summary = Summarize(csv_rows, threshold, 5);
   summary.dropped_int8 = dropped;
+  ReportPaths paths = ReportPathsFor(WriteCsvReport(output, csv_rows));
+  WriteSummaryJson(paths.json, BuildSummaryJson(*ops, analysis, summary, paths));
+  WriteHtmlReport(paths.html, *ops, analysis, summary, paths);
+
   if (LogEnabled(LogLevel::kDebug))
-    for (const CompareRow& r : rows) Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r));
-  std::fputs(FormatSummary(summary, rows).c_str(), stdout);
-  std::printf("Report: %s\n", report.c_str());
+    for (const CompareRow& r : csv_rows) Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r));
+  std::fputs(FormatSummary(summary, csv_rows).c_str(), stdout);
+  std::fputs(FormatRootCauses(*ops, analysis).c_str(), stdout);
+  std::printf("Report: %s\nSummary (JSON): %s\nReport (HTML): %s\n", paths.csv.c_str(), paths.json.c_str(),
+              paths.html.c_str());
   return kExitOk;
 }
 
@@ -111,10 +143,23 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "  two files    compare the two tensors (.bin, .npy, .pth/.pt, .safetensors; any dtypes)\n"
       "  two folders  two dumps of the same graph: files paired by relative path, batch sizes\n"
       "               broadcast or tiled along dim 0 as the original does\n\n"
-      "Writes OUTPUT/ait_cmp_report_{YYYYmmddHHMMSS}.csv (the original's 22 columns) and prints a\n"
-      "summary naming the first pair, in execution order, whose cosine similarity falls below\n"
-      "the threshold. Exit status: 0 when the comparison ran (failed pairs are results), 1 when\n"
-      "the inputs could not be compared or the report not written, 2 for bad arguments.",
+      "Folder compares then find where the error is born. Files are grouped into operations (each\n"
+      "{id}_{Type} or module folder: its intensor*/input* files are its inputs, its outtensor*/\n"
+      "output* files its outputs, kernels inside operations inside layers). A tensor is 'off' when\n"
+      "its cosine similarity falls below --cosine-threshold, when its relative L2 error exceeds\n"
+      "sqrt(2 (1 - threshold)) (a wrong scale), or when it holds NaN/inf the golden lacks. An\n"
+      "operation whose inputs are within threshold but whose output is off INTRODUCES the error\n"
+      "(so does one whose output turns NaN/inf from finite inputs, or one that amplifies an\n"
+      "incoming error more than 4x); one whose inputs are already off PROPAGATES it. The earliest\n"
+      "introducing operations, deepest first (a kernel over its operation over its layer), each\n"
+      "named once with the tokens it shows in, are printed as root causes with their evidence.\n"
+      "Rounding differences (fp16/bf16 vs fp32) stay far inside the default threshold.\n\n"
+      "Writes into OUTPUT, with one timestamp:\n"
+      "  ait_cmp_report_{YYYYmmddHHMMSS}.csv   the original's 22 columns + operation name/type columns\n"
+      "  ait_cmp_summary_{YYYYmmddHHMMSS}.json root causes, per-operation verdicts (folders only)\n"
+      "  ait_cmp_report_{YYYYmmddHHMMSS}.html  charts along execution order, worst operations (folders only)\n"
+      "Exit status: 0 when the comparison ran (failed pairs and root causes are results), 1 when\n"
+      "the inputs could not be compared or a report not written, 2 for bad arguments.",
       "ait llm compare");
   app.formatter(std::make_shared<AliasFormatter>(kAliases));
   app.get_formatter()->column_width(34);
@@ -123,12 +168,12 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   int threads = 0;
   app.add_option("--golden-path", golden, "golden dump folder or tensor file")->required();
   app.add_option("--my-path", my, "my dump folder or tensor file")->required();
-  app.add_option("--output", output, "folder for the CSV report (created if missing)")->capture_default_str();
+  app.add_option("--output", output, "folder for the CSV, JSON and HTML reports (created if missing)")->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
   app.add_option("--op-mapping-file", mapping_file,
                  "op_mapping_file.json (or a folder holding it) mapping ATB op types to torch module types; "
                  "validated here, used when pairing by topology");
-  app.add_option("--cosine-threshold", threshold, "a pair below this cosine similarity counts as diverged")
+  app.add_option("--cosine-threshold", threshold, "a pair below this cosine similarity (or above the relative L2 error it stands for) is off")
       ->capture_default_str()
       ->check(CLI::Range(-1.0, 1.0));
   app.add_option("--threads", threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -141,16 +186,19 @@ int RunCompare(const std::vector<std::string>& raw_args) {
     if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
     return UsageError("--output: '" + output + "' exists and is not a folder");
+  OpMapping mapping = BuiltinOpMapping();
   if (!mapping_file.empty()) {
-    auto mapping = Capture([&] { return LoadOpMapping(mapping_file); });
-    if (!mapping.ok()) return UsageError("--op-mapping-file: " + mapping.error());
+    auto loaded = Capture([&] { return LoadOpMapping(mapping_file); });
+    if (!loaded.ok()) return UsageError("--op-mapping-file: " + loaded.error());
+    mapping = std::move(loaded).value();
   }
   const bool golden_dir = fs::is_directory(golden, ec), my_dir = fs::is_directory(my, ec);
   if (golden_dir != my_dir)
     return UsageError("--golden-path and --my-path must both be folders or both be files ('" + golden + "' is a " +
                       (golden_dir ? "folder" : "file") + ", '" + my + "' is a " + (my_dir ? "folder" : "file") + ")");
   try {
-    return golden_dir ? CompareFolders(golden, my, output, threshold, threads) : CompareFiles(golden, my, output);
+    return golden_dir ? CompareFolders(golden, my, output, threshold, threads, mapping)
+                      : CompareFiles(golden, my, output);
   } catch (const Error& e) {
     Log(LogLevel::kError, "{}", e.what());
     return kExitFailure;

@@ -131,7 +131,16 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
     row.fail_reason = JoinReasons(reasons);
     return row;
   }
-  Tensor g = std::move(golden).value(), m = std::move(my).value();
+  CompareRow scored = CompareTensors(golden.value(), my.value(), options);
+  scored.pair = std::move(row.pair);
+  return scored;
+}
+
+CompareRow CompareTensors(const Tensor& golden, const Tensor& my, const CompareOptions& options) {
+  CompareRow row;
+  row.golden = Describe(golden);
+  row.my = Describe(my);
+  Tensor g = golden, m = my;
   const bool g_ok = row.golden->has_stats, m_ok = row.my->has_stats;
   if (!g_ok || !m_ok) {
     std::vector<std::string> reasons;

@@ -44,7 +44,9 @@ const std::vector<std::string>& CsvColumns() {
       "my_data_path",      "my_dtype",          "my_shape",            "my_max_value",
       "my_min_value",      "my_mean_value",     "cosine_similarity",   "max_relative_error",
       "mean_relative_error", "max_absolute_error", "mean_absolute_error", "kl_divergence",
-      "relative_euclidean_distance", "cmp_fail_reason"};
+      "relative_euclidean_distance", "cmp_fail_reason",
+      // Extra columns (not in the original): which operation / module each pair belongs to.
+      "my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"};
   return columns;
 }
 
@@ -67,7 +69,7 @@ size_t DropMixedInt8Rows(std::vector<CompareRow>& rows) {
 
 std::vector<std::string> CsvCells(const CompareRow& r) {
   std::vector<std::string> c;
-  c.reserve(22);
+  c.reserve(kOriginalCsvColumns + kExtraCsvColumns);
   c.push_back(r.pair.token_id);
   c.push_back(r.pair.data_id);
   auto side = [&](const std::string& path, const std::optional<TensorInfo>& info) {
@@ -91,6 +93,9 @@ std::vector<std::string> CsvCells(const CompareRow& r) {
     c.insert(c.end(), 7, "");
   }
   c.push_back(r.fail_reason);
+  for (const std::string* extra : {&r.pair.my_name, &r.pair.my_type, &r.pair.golden_name, &r.pair.golden_type,
+                                   &r.pair.match})
+    c.push_back(*extra);
   return c;
 }
 

@@ -124,6 +124,7 @@ Config Config::FromEnv(const EnvLookup& env, const std::string& cwd) {
   c.log_level = IntOr(env("ATB_AIT_LOG_LEVEL"), 1);
   if (const char* v = env("ATB_CHECK_TYPE")) c.overflow_check = std::strchr(v, '1') != nullptr;
   if (const char* v = env("ATB_EXIT")) c.overflow_stop = std::strcmp(v, "1") == 0;
+  c.link_duplicates = IntOr(env("AIT_DUMP_LINK_DUPLICATES"), 1) != 0;
   const int64_t delay = IntOr(env("AIT_PROBE_TEST_WRITE_DELAY_MS"), 0);
   c.test_write_delay_ms = delay < 0 ? 0 : delay > 10000 ? 10000 : delay;
   return c;

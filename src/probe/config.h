@@ -76,6 +76,10 @@ struct Config {
   int64_t log_level = 1;                                   // ATB_AIT_LOG_LEVEL
   bool overflow_check = false;                             // ATB_CHECK_TYPE contains '1'
   bool overflow_stop = false;                              // ATB_EXIT == "1"
+  // AIT_DUMP_LINK_DUPLICATES (default 1): a large tensor whose bytes equal a file this
+  // process already wrote (the same buffer saved at operation and kernel level, or a weight
+  // saved again for the next token) becomes a hard link to that file instead of a copy.
+  bool link_duplicates = true;
   // AIT_PROBE_TEST_WRITE_DELAY_MS (tests only): the writer thread sleeps this long between
   // writing a file's temporary copy and renaming it, so a test can kill the process while
   // jobs are queued and a temporary file exists.

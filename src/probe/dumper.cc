@@ -71,6 +71,8 @@ bool Dumper::EnoughSpace(uint64_t size) {
 
 // Tensors at least this large are written by the calling thread (see SaveTensor).
 constexpr uint64_t kDirectWriteBytes = uint64_t{4} << 20;
+// Bound on the files remembered as link targets (a few hundred bytes each).
+constexpr size_t kMaxLinkCandidates = 16384;
 
 void Dumper::SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims, const void* data,
                         uint64_t size, const std::string& file_path) {
@@ -99,8 +101,31 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
     // Large tensors go straight from the host's buffer into the page cache: one kernel copy,
     // which costs the host what the queue's copy would, without a second pass over memory
     // (and without holding a duplicate of weights-sized tensors). Still temp + rename.
-    WriteFileAtomically(config_.root + "tensors/" + file_path, header.data(), header.size(),
-                        static_cast<const char*>(data), payload, errors_, config_.test_write_delay_ms);
+    const std::string path = config_.root + "tensors/" + file_path;
+    const char* bytes = static_cast<const char*>(data);
+    std::string key;
+    if (config_.link_duplicates) {
+      // The same buffer is saved again at kernel level, and weights again every token: when
+      // the bytes are those of a file already written, link to it instead of copying them.
+      key = std::to_string(reinterpret_cast<uintptr_t>(data)) + ':' + std::to_string(payload) + ':' + header;
+      std::string existing;
+      {
+        std::lock_guard<std::mutex> lock(written_mu_);
+        if (auto it = written_.find(key); it != written_.end()) existing = it->second;
+      }
+      if (!existing.empty() && existing != path &&
+          LinkIfIdentical(existing, path, header.data(), header.size(), bytes, payload, errors_)) {
+        AIT_PROBE_LOG(log_, LogLevel::kDebug, "linked " + path + " to identical " + existing);
+        return;
+      }
+    }
+    if (WriteFileAtomically(path, header.data(), header.size(), bytes, payload, errors_,
+                            config_.test_write_delay_ms) &&
+        !key.empty()) {
+      std::lock_guard<std::mutex> lock(written_mu_);
+      if (written_.size() >= kMaxLinkCandidates) written_.clear();
+      written_[key] = path;
+    }
     return;
   }
   WriteJob job;

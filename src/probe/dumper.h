@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ait/atb_probe_abi.h"
@@ -91,6 +92,11 @@ class Dumper {
   pid_t stats_pid_ = -1;                    // guarded by mu_: the process stats_dir_ belongs to
   std::string stats_dir_;                   // guarded by mu_
   std::map<std::string, uint64_t> csv_lines_;  // guarded by mu_: lines in each IO CSV
+
+  // Large tensors already on disk, by host buffer, size and .bin header -> the file holding
+  // them (config_.link_duplicates). Only a hint: contents are compared before linking.
+  std::mutex written_mu_;
+  std::unordered_map<std::string, std::string> written_;  // guarded by written_mu_
 };
 
 }  // namespace ait::probe

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <vector>
 
 #include "probe/signals.h"
@@ -117,6 +119,47 @@ bool WriteFileAtomically(const std::string& path, const char* head, size_t head_
   if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     errors.Report(ErrorKind::kRename, "cannot rename '" + tmp + "' to '" + path + "': " + ErrnoText(errno));
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+bool FileHolds(const std::string& path, const char* head, size_t head_size, const char* data, size_t size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool same = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == head_size + size;
+  if (same && head_size + size > 0) {
+    void* map = ::mmap(nullptr, head_size + size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+      same = false;
+    } else {
+      const char* bytes = static_cast<const char*>(map);
+      same = std::memcmp(bytes, head, head_size) == 0 && std::memcmp(bytes + head_size, data, size) == 0;
+      ::munmap(map, head_size + size);
+    }
+  }
+  ::close(fd);
+  return same;
+}
+
+}  // namespace
+
+bool LinkIfIdentical(const std::string& existing, const std::string& path, const char* head, size_t head_size,
+                     const char* data, size_t size, ErrorReporter& errors) {
+  static std::atomic<uint64_t> sequence{0};
+  if (!FileHolds(existing, head, head_size, data, size)) return false;
+  const size_t slash = path.rfind('/');
+  const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".lnk." +
+                          std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
+  if (::link(existing.c_str(), tmp.c_str()) != 0) {
+    if (errno != ENOENT || !MakeDirs(path.substr(0, slash), errors) || ::link(existing.c_str(), tmp.c_str()) != 0)
+      return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return false;
   }

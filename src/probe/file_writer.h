@@ -35,6 +35,14 @@ bool WriteFileAtomically(const std::string& path, const char* data, size_t size,
 bool WriteFileAtomically(const std::string& path, const char* head, size_t head_size, const char* data, size_t size,
                          ErrorReporter& errors, int64_t delay_ms = 0);
 
+// Makes `path` a hard link to `existing` (through a temporary name and rename(2), replacing
+// `path`) when `existing` holds exactly `head` followed by `data`. Returns false, quietly and
+// without touching `path`, when the contents differ or a link cannot be made (another file
+// system, no hard links, too many links): the caller writes the file instead.
+// Missing folders of `path` are created (errors doing so are reported).
+bool LinkIfIdentical(const std::string& existing, const std::string& path, const char* head, size_t head_size,
+                     const char* data, size_t size, ErrorReporter& errors);
+
 // Appends `bytes` to `path` with one write(2), creating the file (and folders) if needed.
 bool AppendToFile(const std::string& path, const std::string& bytes, ErrorReporter& errors);
 

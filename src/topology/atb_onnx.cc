@@ -412,11 +412,15 @@ std::string AtbJsonToOnnxBytes(const nlohmann::json& topology, int target_level,
   }
 }
 
-std::string AtbJsonToOnnx(const std::string& json_path, int target_level) {
+std::string AtbJsonFileToOnnxBytes(const std::string& json_path, int target_level) {
   if (target_level < -1)
     Fail(json_path, "target level must be -1 (all leaves), 0 (the root as one node) or a depth >= 1, got {}",
          target_level);
-  std::string bytes = AtbJsonToOnnxBytes(ParseTopologyFile(json_path), target_level, json_path);
+  return AtbJsonToOnnxBytes(ParseTopologyFile(json_path), target_level, json_path);
+}
+
+std::string AtbJsonToOnnx(const std::string& json_path, int target_level) {
+  std::string bytes = AtbJsonFileToOnnxBytes(json_path, target_level);
   std::string onnx_path = OnnxPathFor(json_path);
   WriteFileAtomically(onnx_path, [&](std::FILE* f) {
     if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())

@@ -4,11 +4,13 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "ait/tensor_io.h"
 #include "probe/io_csv.h"
@@ -67,6 +69,57 @@ TEST(Dumper, SavingTheSamePathAgainReplacesTheFile) {
   d.Flush();
   EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/0_Op/after/outtensor0.bin"),
             Header("1", 4) + std::string(reinterpret_cast<const char*>(kValues), 4));
+}
+
+// Large tensors whose bytes equal a file already written (the same buffer at operation and
+// kernel level, a weight again next token) become hard links; changed bytes never do.
+TEST(Dumper, IdenticalLargeTensorsAreHardLinkedChangedOnesWritten) {
+  const size_t n = (size_t{4} << 20) / sizeof(float) + 16;  // over the direct-write size
+  std::vector<float> weight(n);
+  for (size_t i = 0; i < n; ++i) weight[i] = static_cast<float>(i % 977) * 0.25f;
+  const std::string dims = std::to_string(n);
+  auto save = [&](Dumper& d, const std::string& path) {
+    d.SaveTensor("2", "0", dims, weight.data(), n * sizeof(float), path);
+    d.Flush();
+  };
+  auto stat_of = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st;
+  };
+  TempDir dir;
+  Dumper d(DumpConfig(dir));
+  const fs::path root = dir.path() / "ait_dump/tensors/0_1";
+  save(d, "0_1/0/1_LinearOperation/after/intensor1.bin");
+  save(d, "0_1/0/1_LinearOperation/0_MatMul/after/intensor1.bin");
+  save(d, "0_1/1/1_LinearOperation/after/intensor1.bin");  // next token, same weight
+  const auto first = stat_of(root / "0/1_LinearOperation/after/intensor1.bin");
+  EXPECT_EQ(first.st_nlink, 3u);
+  EXPECT_EQ(stat_of(root / "0/1_LinearOperation/0_MatMul/after/intensor1.bin").st_ino, first.st_ino);
+  EXPECT_EQ(stat_of(root / "1/1_LinearOperation/after/intensor1.bin").st_ino, first.st_ino);
+  const std::string expected = Header(dims.c_str(), n * sizeof(float)) +
+                               std::string(reinterpret_cast<const char*>(weight.data()), n * sizeof(float));
+  EXPECT_EQ(ReadFile(root / "1/1_LinearOperation/after/intensor1.bin"), expected);
+
+  weight[n / 2] += 1.0f;  // the same buffer now holds other bytes: a new file
+  save(d, "0_1/2/1_LinearOperation/after/intensor1.bin");
+  const auto changed = stat_of(root / "2/1_LinearOperation/after/intensor1.bin");
+  EXPECT_NE(changed.st_ino, first.st_ino);
+  EXPECT_EQ(changed.st_nlink, 1u);
+  EXPECT_NE(ReadFile(root / "2/1_LinearOperation/after/intensor1.bin"), expected);
+  EXPECT_EQ(ReadFile(root / "0/1_LinearOperation/after/intensor1.bin"), expected);  // untouched
+
+  // Rewriting a linked path replaces only that name.
+  save(d, "0_1/0/1_LinearOperation/after/intensor1.bin");
+  EXPECT_EQ(ReadFile(root / "1/1_LinearOperation/after/intensor1.bin"), expected);
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 4u);  // no temporary left behind
+
+  // AIT_DUMP_LINK_DUPLICATES=0: always a copy.
+  TempDir plain;
+  Dumper copies(DumpConfig(plain, {{"AIT_DUMP_LINK_DUPLICATES", "0"}}));
+  save(copies, "0_1/0/1_LinearOperation/after/intensor1.bin");
+  save(copies, "0_1/1/1_LinearOperation/after/intensor1.bin");
+  EXPECT_EQ(stat_of(plain.path() / "ait_dump/tensors/0_1/1/1_LinearOperation/after/intensor1.bin").st_nlink, 1u);
 }
 
 TEST(Dumper, DescriptionOnlyWritesTheHeaderAlone) {

@@ -79,3 +79,19 @@ def tiny(ait_engine, tmp_path_factory):
 def layers(tiny):
     """The tiny preset's number of decoder layers."""
     return json.loads((tiny / "config.json").read_text())["num_hidden_layers"]
+
+
+@pytest.fixture(scope="session")
+def ait_llm_package():
+    """The ait_llm package as built: $AIT_BUILD_DIR/python put first on sys.path."""
+    import importlib
+    import sys
+    folder = BUILD / "python"
+    if not (folder / "ait_llm" / "__init__.py").exists():
+        pytest.fail(f"{folder}/ait_llm is missing: run 'make build' first (or set AIT_BUILD_DIR)")
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    package = importlib.import_module("ait_llm")
+    assert pathlib.Path(package.__file__).resolve().parent == (folder / "ait_llm").resolve(), \
+        f"ait_llm was imported from {package.__file__}, not from {folder}"
+    return package

@@ -15,6 +15,8 @@ METRICS = ["cosine_similarity", "max_relative_error", "mean_relative_error", "ma
 COLUMNS = ["token_id", "data_id", "golden_data_path", "golden_dtype", "golden_shape", "golden_max_value",
            "golden_min_value", "golden_mean_value", "my_data_path", "my_dtype", "my_shape", "my_max_value",
            "my_min_value", "my_mean_value"] + METRICS + ["cmp_fail_reason"]
+# Not in the original: the operation / module each pair belongs to (appended after its 22 columns).
+EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"]
 
 
 def reference_metrics(golden, my):
@@ -56,7 +58,7 @@ def read_report(folder):
     with open(reports[0], newline="") as f:
         reader = csv.reader(f)
         header = next(reader)
-        assert header == COLUMNS
+        assert header == COLUMNS + EXTRA_COLUMNS
         return [dict(zip(header, row)) for row in reader]
 
 

@@ -320,6 +320,11 @@ TEST(AtbJsonToOnnxFile, WritesTheOnnxFileBesideTheJson) {
   EXPECT_EQ(NodeNames(m), (std::vector<std::string>{"A", "B"}));
   EXPECT_EQ(m.metadata_props(0).value(), "Bloom7bCommonLayer_3.json");
 
+  std::ifstream again(written, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(AtbJsonFileToOnnxBytes(path, 1), bytes);
+  EXPECT_EQ(AtbJsonToOnnxBytes(Nested(), 1, path), bytes);
+
   std::string odd = dir.File("topology.txt");
   testing::WriteBytes(odd, Nested().dump());
   EXPECT_EQ(AtbJsonToOnnx(odd), odd + ".onnx");

@@ -98,6 +98,34 @@ TEST(ComparePair, DescriptionOnlyFilesAreNotComparable) {
   EXPECT_FALSE(r.my->has_stats);
 }
 
+TEST(CompareTensors, ScoresInMemoryTensorsAsComparePairScoresTheirFiles) {
+  TempDir dir;
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::pair<Tensor, Tensor>> cases = {
+      {testing::RandomFloat32({4, 8}, 1), testing::RandomFloat32({4, 8}, 2)},
+      {Filled({2}, {1, 2}), Filled({3}, {1, 2, 3})},
+      {Filled({2}, {1, nan}), Filled({2}, {1, 2})},
+      {Filled({1, 3}, {1, 2, 3}), Filled({2, 3}, {1, 2, 3, 4, 5, 6})},
+  };
+  for (bool broadcast : {false, true}) {
+    for (const auto& [g, m] : cases) {
+      CompareRow files = Compare(dir, g, m, broadcast);
+      CompareOptions o;
+      o.broadcast = broadcast;
+      CompareRow memory = CompareTensors(g, m, o);
+      EXPECT_EQ(memory.fail_reason, files.fail_reason);
+      ASSERT_EQ(memory.metrics.has_value(), files.metrics.has_value());
+      if (memory.metrics) EXPECT_EQ(memory.metrics->cosine_similarity, files.metrics->cosine_similarity);
+      EXPECT_EQ(memory.golden->shape, files.golden->shape);
+      EXPECT_EQ(memory.my->stats.mean, files.my->stats.mean);
+      EXPECT_TRUE(memory.pair.golden_path.empty());
+    }
+  }
+  Tensor complex = Tensor::Allocate(DType::kComplex64, {2});
+  EXPECT_EQ(CompareTensors(complex, Filled({2}, {1, 2}), {}).fail_reason,
+            "golden_data: dtype torch.complex64 cannot be compared.");
+}
+
 TEST(CompareAll, KeepsInputOrderAcrossThreads) {
   TempDir dir;
   std::vector<TensorPair> pairs;

@@ -1,0 +1,130 @@
+// First-divergence analysis: where is the error born? Every operation's inputs and outputs are
+// scored; an operation whose inputs agree with the golden run but whose output does not
+// *introduces* the error, one whose inputs already disagree only *propagates* it. The earliest
+// introducing operations, deepest first, are the root-cause candidates. docs/ROOT_CAUSE.md
+// states the rule and how it was calibrated.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ait/compare.h"
+#include "ait/op_pairs.h"
+
+namespace ait {
+
+struct DivergenceOptions {
+  // A tensor pair is "off" when its cosine similarity falls below this (-ct), or when its
+  // relative L2 error exceeds the distance that cosine stands for, sqrt(2 (1 - threshold))
+  // (0.1414 for 0.99), which catches a wrong scale that cosine cannot see.
+  double cosine_threshold = 0.99;
+  // An operation whose inputs are already off still introduces error when its output's
+  // distance exceeds this many times the worst input distance (normal amplification is less).
+  double amplification = 4.0;
+  // Root causes listed at most (the rest are counted).
+  size_t max_root_causes = 10;
+};
+
+// The distance threshold that goes with a cosine threshold: sqrt(2 (1 - cosine_threshold)).
+double DistanceThreshold(double cosine_threshold);
+
+// One tensor pair as the analysis reads its CompareRow.
+struct TensorScore {
+  enum class State { kScored, kNonFinite, kUnscored };
+  State state = State::kUnscored;
+  // kScored: the metrics, and distance = max(sqrt(2 (1 - cosine)), relative_l2), where
+  // relative_l2 = |my - golden| / |golden| (the square root of relative_euclidean_distance).
+  double cosine = 0, max_relative_error = 0, relative_l2 = 0, distance = 0;
+  // kNonFinite: my side holds NaN/inf the golden side does not (counts of my side).
+  int64_t my_nan = 0, my_inf = 0;
+  // kUnscored: why no verdict is possible (the row's fail reason, or that both sides hold
+  // dtype-limit values such as attention masks, which swamp every metric).
+  std::string reason;
+};
+
+// Reads one row. Never throws.
+TensorScore ScoreTensor(const CompareRow& row);
+
+enum class Verdict { kClean, kPropagating, kIntroducing, kUnscored };
+std::string_view VerdictName(Verdict verdict);  // "clean", "propagating", "introducing", "unscored"
+
+// The worst tensor among an operation's inputs (or outputs).
+struct SideScore {
+  size_t scored = 0, nonfinite = 0, unscored = 0;
+  // Over the scored tensors: lowest cosine, highest max relative error, relative L2 and distance.
+  std::optional<double> cosine, max_relative_error, relative_l2, distance;
+  int64_t nan = 0, inf = 0;  // NaN/inf my side has beyond golden's, summed
+  std::string worst;         // my path of the worst tensor (non-finite first, then largest distance)
+  std::string unscored_reason;  // the first unscored tensor's reason
+  bool off(double distance_threshold) const { return nonfinite > 0 || (distance && *distance > distance_threshold); }
+};
+
+struct OpDivergence {
+  Verdict verdict = Verdict::kUnscored;
+  // For kIntroducing, how it was decided:
+  //   "nonfinite"  the output holds NaN/inf while every input is finite
+  //   "diverged"   inputs within threshold, output off
+  //   "amplified"  inputs off, output distance > amplification x the inputs'
+  //   "first-off"  no input was dumped or scored: the first off output in execution order
+  std::string cause;
+  std::string why;  // one sentence for reports
+  SideScore inputs, outputs;
+  bool root_cause = false;  // this occurrence is (an occurrence of) a listed root cause
+};
+
+struct RootCause {
+  size_t op = 0;                     // index into OpPairing::ops of its first occurrence
+  std::vector<size_t> occurrences;   // every token's occurrence, first token first
+  std::vector<std::string> tokens;   // their token ids
+};
+
+struct DivergenceReport {
+  std::vector<OpDivergence> ops;       // parallel to OpPairing::ops
+  std::vector<RootCause> root_causes;  // most likely first: earliest in execution order
+  size_t root_causes_left_out = 0;     // candidates beyond max_root_causes
+  double cosine_threshold = 0.99, distance_threshold = 0, amplification = 0;
+  size_t clean = 0, propagating = 0, introducing = 0, unscored = 0;
+};
+
+// The analysis. `rows` must hold a row for each tensor pair of `ops` (matched by golden and my
+// path; a pair without a row counts as unscored). REQUIRES: ops of one token in completion
+// order — kernels and child operations before their parent — tokens in order, as
+// GroupByOperation and the topology strategies give them.
+//
+// Per operation (T = distance threshold, A = amplification; distances are the worst tensor's):
+//   unscored     no output could be scored
+//   clean        every output within T and finite
+//   introducing  an output holds NaN/inf while all inputs are finite ("nonfinite"); or the output
+//                distance exceeds A x the inputs' ("diverged" when the inputs are within T,
+//                "amplified" when they are off but finite); or, with no input evidence, the
+//                first off output (finite or not) in execution order ("first-off")
+//   propagating  any other off output: the inputs carried NaN/inf or the error, the output
+//                drifted across T without a jump, or integer outputs (ids) changed on inputs
+//                that differ slightly (a near tie)
+// Root causes: introducing operations with no introducing operation inside them (same token),
+// the same operation in later tokens folded into its first, in execution order.
+DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,
+                                   const DivergenceOptions& options);
+
+// The output pairs of every operation, each (golden, my) file pair once, data_id renumbered:
+// the CSV rows of a topology pairing.
+std::vector<TensorPair> OutputPairs(const OpPairing& ops);
+
+// Scores `report_pairs` and every further tensor pair of `ops` once (CompareAll). The first
+// report_pairs.size() rows are those of report_pairs, in order; the rest follow.
+std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_pairs, const OpPairing& ops,
+                                         const CompareOptions& options,
+                                         const std::function<void(size_t, size_t)>& progress = nullptr);
+
+// Why `report` lists no root cause, one sentence: "no root cause: all operations within
+// threshold" when every scored output is within threshold, else what stood in the way.
+std::string NoRootCauseReason(const DivergenceReport& report);
+
+// The end-of-run text: one line per root cause (what, where, evidence), or NoRootCauseReason.
+std::string FormatRootCauses(const OpPairing& ops, const DivergenceReport& report);
+
+}  // namespace ait

@@ -1,0 +1,1 @@
+"""Dumping what happens inside a Python inference process (torch module hooks)."""

@@ -1,0 +1,349 @@
+// First-divergence analysis (divergence.h): per-tensor scores, per-operation verdicts, root causes.
+#include "ait/divergence.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace ait {
+namespace {
+
+constexpr size_t kNone = static_cast<size_t>(-1);
+
+std::string PathKey(const TensorPair& p) { return p.golden_path + '\n' + p.my_path; }
+
+// The largest finite value of a float dtype as the report spells it; 0 for other dtypes.
+double MaxFinite(const std::string& dtype) {
+  if (dtype == "torch.float16") return 65504.0;
+  if (dtype == "torch.bfloat16") return 3.3895313892515355e38;
+  if (dtype == "torch.float32") return std::numeric_limits<float>::max();
+  return 0;
+}
+
+// Whether a side holds a value at its dtype's limit: an attention mask ("-inf" stored as the
+// lowest finite value), not data. Both sides holding one swamps every metric.
+bool HoldsDtypeLimit(const std::optional<TensorInfo>& info) {
+  if (!info || !info->has_stats) return false;
+  const double limit = MaxFinite(info->dtype);
+  if (limit == 0) return false;
+  const double lo = info->stats.min, hi = info->stats.max;
+  return (std::isfinite(lo) && std::fabs(lo) >= limit * 0.999) || (std::isfinite(hi) && std::fabs(hi) >= limit * 0.999);
+}
+
+bool IsInt8(const std::optional<TensorInfo>& info) { return info && info->dtype == "torch.int8"; }
+
+// Integer and bool tensors (ids, lengths, positions) are exact: any difference is off.
+bool IsExact(const std::optional<TensorInfo>& info) {
+  return info && (info->dtype.starts_with("torch.int") || info->dtype.starts_with("torch.uint") ||
+                  info->dtype == "torch.bool");
+}
+
+SideScore Summarize(const std::vector<TensorPair>& pairs, const std::vector<CompareRow>& rows,
+                    const std::unordered_map<std::string, size_t>& row_of) {
+  SideScore s;
+  double worst_distance = -1;
+  bool worst_nonfinite = false;
+  for (const TensorPair& p : pairs) {
+    auto it = row_of.find(PathKey(p));
+    TensorScore t;
+    if (it == row_of.end()) {
+      t.reason = "not scored";
+    } else {
+      t = ScoreTensor(rows[it->second]);
+    }
+    switch (t.state) {
+      case TensorScore::State::kUnscored:
+        ++s.unscored;
+        if (s.unscored_reason.empty()) s.unscored_reason = t.reason;
+        break;
+      case TensorScore::State::kNonFinite:
+        ++s.nonfinite;
+        s.nan += t.my_nan;
+        s.inf += t.my_inf;
+        if (!worst_nonfinite) s.worst = p.my_path;
+        worst_nonfinite = true;
+        break;
+      case TensorScore::State::kScored:
+        ++s.scored;
+        s.cosine = std::min(s.cosine.value_or(t.cosine), t.cosine);
+        s.max_relative_error = std::max(s.max_relative_error.value_or(t.max_relative_error), t.max_relative_error);
+        s.relative_l2 = std::max(s.relative_l2.value_or(t.relative_l2), t.relative_l2);
+        s.distance = std::max(s.distance.value_or(t.distance), t.distance);
+        if (!worst_nonfinite && t.distance > worst_distance) {
+          worst_distance = t.distance;
+          s.worst = p.my_path;
+        }
+        break;
+    }
+  }
+  return s;
+}
+
+// Introducing operations of one token, to ask "is anything introducing inside this one?"
+// by id path (`1_2` holds `1_2_0`) or, without ids, by name (`root.a` holds `root.a.b`).
+struct InnerIndex {
+  std::set<std::string> ids, names;
+
+  bool HasInside(const OpPair& outer) const {
+    if (!outer.op_id.empty()) {
+      const std::string prefix = outer.op_id + "_";
+      auto it = ids.lower_bound(prefix);
+      return it != ids.end() && it->starts_with(prefix);
+    }
+    const std::string& a = outer.my_name;
+    for (auto it = names.upper_bound(a); it != names.end() && it->starts_with(a); ++it) {
+      const char sep = (*it)[a.size()];
+      if (sep == '.' || sep == '/' || sep == ':') return true;
+    }
+    return false;
+  }
+};
+
+std::string Num(std::optional<double> v, const char* spec) {
+  return v ? fmt::format(fmt::runtime(spec), *v) : std::string("-");
+}
+
+}  // namespace
+
+double DistanceThreshold(double cosine_threshold) { return std::sqrt(std::max(0.0, 2.0 * (1.0 - cosine_threshold))); }
+
+TensorScore ScoreTensor(const CompareRow& row) {
+  TensorScore t;
+  if (IsInt8(row.golden) != IsInt8(row.my)) {
+    t.reason = "int8 compares only with int8";
+    return t;
+  }
+  if (row.metrics) {
+    if (HoldsDtypeLimit(row.golden) && HoldsDtypeLimit(row.my)) {
+      t.reason = "both sides hold dtype-limit values (masks), which swamp the metrics";
+      return t;
+    }
+    const PairMetrics& m = *row.metrics;
+    t.state = TensorScore::State::kScored;
+    t.cosine = m.cosine_similarity;
+    t.max_relative_error = m.max_relative_error;
+    t.relative_l2 = std::sqrt(std::max(0.0, m.relative_euclidean_distance));
+    if (!std::isfinite(t.relative_l2)) t.relative_l2 = std::numeric_limits<double>::max();
+    t.distance = std::max(std::sqrt(std::max(0.0, 2.0 * (1.0 - t.cosine))), t.relative_l2);
+    if (IsExact(row.golden) && IsExact(row.my)) {
+      const SideStats &g = row.golden->stats, &my = row.my->stats;
+      const bool differ = m.cosine_similarity != 1.0 || m.relative_euclidean_distance != 0 ||
+                          m.max_absolute_error != 0 || g.min != my.min || g.max != my.max || g.mean != my.mean;
+      if (differ) t.distance = std::numeric_limits<double>::infinity();
+    }
+    return t;
+  }
+  // No metrics: NaN/inf on my side that golden lacks is a finding, anything else is not.
+  if (row.golden && row.my && row.golden->has_stats && row.my->has_stats) {
+    const SideStats& g = row.golden->stats;
+    const SideStats& m = row.my->stats;
+    if (m.nan_count > g.nan_count || m.inf_count > g.inf_count) {
+      t.state = TensorScore::State::kNonFinite;
+      t.my_nan = m.nan_count;
+      t.my_inf = m.inf_count;
+      return t;
+    }
+  }
+  t.reason = row.fail_reason.empty() ? "not scored" : row.fail_reason;
+  return t;
+}
+
+std::string_view VerdictName(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kClean: return "clean";
+    case Verdict::kPropagating: return "propagating";
+    case Verdict::kIntroducing: return "introducing";
+    case Verdict::kUnscored: return "unscored";
+  }
+  return "?";
+}
+
+DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<CompareRow>& rows,
+                                   const DivergenceOptions& options) {
+  DivergenceReport report;
+  report.cosine_threshold = options.cosine_threshold;
+  report.distance_threshold = DistanceThreshold(options.cosine_threshold);
+  report.amplification = options.amplification;
+  const double T = report.distance_threshold, A = options.amplification;
+  std::unordered_map<std::string, size_t> row_of;
+  row_of.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) row_of.emplace(PathKey(rows[i].pair), i);
+
+  const auto& ops = pairing.ops;
+  report.ops.resize(ops.size());
+  bool seen_off = false, seen_nonfinite = false;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    OpDivergence& d = report.ops[i];
+    d.inputs = Summarize(ops[i].inputs, rows, row_of);
+    d.outputs = Summarize(ops[i].outputs, rows, row_of);
+    const SideScore &in = d.inputs, &out = d.outputs;
+    const bool out_nonfinite = out.nonfinite > 0, in_nonfinite = in.nonfinite > 0;
+    const bool out_off = out.off(T), in_off = in.off(T);
+    const bool in_evidence = in.scored > 0 || in_nonfinite;
+    auto introduce = [&](const char* cause, std::string why) {
+      d.verdict = Verdict::kIntroducing;
+      d.cause = cause;
+      d.why = std::move(why);
+    };
+    if (out.scored == 0 && !out_nonfinite) {
+      d.verdict = Verdict::kUnscored;
+      d.why = out.unscored_reason.empty() ? "no output could be scored" : out.unscored_reason;
+    } else if (!out_off) {
+      d.verdict = Verdict::kClean;
+      d.why = "every output within threshold";
+    } else if (!in_evidence) {
+      if (out_nonfinite ? !seen_nonfinite : !seen_off) {
+        introduce("first-off", out_nonfinite ? "first NaN/inf output in execution order (no inputs to compare)"
+                                             : "first output off in execution order (no inputs to compare)");
+      } else {
+        d.verdict = Verdict::kPropagating;
+        d.why = "output off after an earlier operation went off (no inputs to compare)";
+      }
+    } else if (out_nonfinite && !in_nonfinite) {
+      introduce("nonfinite", "output holds NaN/inf while every input is finite");
+    } else if (in_nonfinite) {
+      d.verdict = Verdict::kPropagating;
+      d.why = "inputs already hold NaN/inf";
+    } else if (std::isinf(*out.distance) && in.distance.value_or(0) > 0) {
+      // Ids (argmax, sampling) flip on the slightest input difference at a near tie.
+      d.verdict = Verdict::kPropagating;
+      d.why = "integer outputs changed on inputs that differ (a near tie, e.g. argmax)";
+    } else if (const double ratio = *out.distance / std::max(in.distance.value_or(0), 1e-300); ratio > A) {
+      // A jump, not drift: the output is off by more than normal amplification of what came in.
+      if (!in_off)
+        introduce("diverged", fmt::format("inputs within threshold (distance {:.3g}), output off (distance {:.3g})",
+                                          in.distance.value_or(0), *out.distance));
+      else
+        introduce("amplified", fmt::format("output distance {:.3g} exceeds {} x the inputs' {:.3g}", *out.distance, A,
+                                           *in.distance));
+    } else {
+      d.verdict = Verdict::kPropagating;
+      d.why = in_off ? fmt::format("inputs already off (distance {:.3g} in, {:.3g} out)", *in.distance, *out.distance)
+                     : fmt::format("output crossed the threshold by carrying its inputs' error (distance {:.3g} in, "
+                                   "{:.3g} out), no jump",
+                                   in.distance.value_or(0), *out.distance);
+    }
+    seen_off |= out_off;
+    seen_nonfinite |= out_nonfinite;
+    switch (d.verdict) {
+      case Verdict::kClean: ++report.clean; break;
+      case Verdict::kPropagating: ++report.propagating; break;
+      case Verdict::kIntroducing: ++report.introducing; break;
+      case Verdict::kUnscored: ++report.unscored; break;
+    }
+  }
+
+  // Candidates: introducing operations with nothing introducing inside them.
+  std::vector<size_t> introducing;
+  std::unordered_map<std::string, InnerIndex> inner;  // by token
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (report.ops[i].verdict != Verdict::kIntroducing) continue;
+    introducing.push_back(i);
+    InnerIndex& index = inner[ops[i].token_id];
+    if (!ops[i].op_id.empty()) index.ids.insert(ops[i].op_id);
+    index.names.insert(ops[i].my_name);
+  }
+  std::unordered_map<std::string, size_t> cause_of;  // operation identity -> index in `all`
+  std::vector<RootCause> all;
+  for (size_t i : introducing) {
+    if (inner[ops[i].token_id].HasInside(ops[i])) continue;
+    std::string key = ops[i].my_name + '\n' + ops[i].op_id + '\n' + ops[i].golden_name;
+    auto [it, added] = cause_of.try_emplace(key, all.size());
+    if (added) all.push_back({i, {}, {}});
+    RootCause& rc = all[it->second];
+    rc.occurrences.push_back(i);
+    if (std::find(rc.tokens.begin(), rc.tokens.end(), ops[i].token_id) == rc.tokens.end())
+      rc.tokens.push_back(ops[i].token_id);
+  }
+  if (all.size() > options.max_root_causes) {
+    report.root_causes_left_out = all.size() - options.max_root_causes;
+    all.resize(options.max_root_causes);
+  }
+  for (const RootCause& rc : all)
+    for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
+  report.root_causes = std::move(all);
+  return report;
+}
+
+std::vector<TensorPair> OutputPairs(const OpPairing& ops) {
+  std::vector<TensorPair> out;
+  std::unordered_map<std::string, size_t> seen;
+  for (const OpPair& op : ops.ops)
+    for (const TensorPair& p : op.outputs)
+      if (seen.try_emplace(PathKey(p), out.size()).second) {
+        out.push_back(p);
+        out.back().data_id = std::to_string(out.size() - 1);
+      }
+  return out;
+}
+
+std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_pairs, const OpPairing& ops,
+                                         const CompareOptions& options,
+                                         const std::function<void(size_t, size_t)>& progress) {
+  std::vector<TensorPair> pairs = report_pairs;
+  std::unordered_map<std::string, size_t> seen;
+  for (size_t i = 0; i < pairs.size(); ++i) seen.emplace(PathKey(pairs[i]), i);
+  for (const OpPair& op : ops.ops)
+    for (const auto* side : {&op.inputs, &op.outputs})
+      for (const TensorPair& p : *side)
+        if (seen.try_emplace(PathKey(p), pairs.size()).second) pairs.push_back(p);
+  return CompareAll(pairs, options, progress);
+}
+
+std::string NoRootCauseReason(const DivergenceReport& r) {
+  if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
+  if (r.propagating == 0 && r.introducing == 0) {
+    if (r.clean == 0) return "no root cause: no operation output could be scored";
+    return "no root cause: all operations within threshold";
+  }
+  return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
+         "output with a jump (the error grew gradually, or appeared where tensors could not be scored); see the "
+         "verdicts in the JSON report";
+}
+
+std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
+  std::string out = fmt::format(
+      "Root cause analysis: {} operations: {} clean, {} propagating, {} introducing, {} unscored "
+      "(off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf).\n",
+      r.ops.size(), r.clean, r.propagating, r.introducing, r.unscored, r.cosine_threshold, r.distance_threshold);
+  if (r.root_causes.empty()) {
+    out += NoRootCauseReason(r) + "\n";
+    return out;
+  }
+  for (size_t k = 0; k < r.root_causes.size(); ++k) {
+    const RootCause& rc = r.root_causes[k];
+    const OpPair& op = pairing.ops[rc.op];
+    const OpDivergence& d = r.ops[rc.op];
+    std::string where = fmt::format("token {}", op.token_id);
+    if (!op.op_id.empty()) where += ", op " + op.op_id;
+    if (!op.layer.empty() && op.layer != op.my_name) where += ", layer " + op.layer;
+    std::string what = op.my_name;
+    if (!op.my_type.empty()) what += " [" + op.my_type + "]";
+    if (!op.golden_name.empty() && op.golden_name != op.my_name) what += " vs golden " + op.golden_name;
+    std::string evidence;
+    if (d.outputs.nonfinite)
+      evidence = fmt::format("output has {} NaN, {} inf", d.outputs.nan, d.outputs.inf);
+    else
+      evidence = fmt::format("output cos {} rel-L2 {} max-rel-err {}", Num(d.outputs.cosine, "{:.6f}"),
+                             Num(d.outputs.relative_l2, "{:.4g}"), Num(d.outputs.max_relative_error, "{:.4g}"));
+    if (d.inputs.scored || d.inputs.nonfinite)
+      evidence += fmt::format("; inputs cos {} rel-L2 {}", Num(d.inputs.cosine, "{:.6f}"),
+                              Num(d.inputs.relative_l2, "{:.4g}"));
+    std::string tokens;
+    if (rc.tokens.size() > 1) {
+      tokens = "; also tokens";
+      for (size_t t = 1; t < rc.tokens.size() && t < 8; ++t) tokens += " " + rc.tokens[t];
+      if (rc.tokens.size() > 8) tokens += " ...";
+    }
+    out += fmt::format("root cause #{}: {} ({}): {} ({}); {}{}\n", k + 1, what, where, d.cause, d.why, evidence,
+                       tokens);
+  }
+  if (r.root_causes_left_out) out += fmt::format("  ... and {} more candidates (see the JSON report)\n", r.root_causes_left_out);
+  return out;
+}
+
+}  // namespace ait

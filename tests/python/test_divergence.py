@@ -1,0 +1,198 @@
+"""First-divergence analysis end to end on real reference-engine dumps: a fault planted with
+`ait-engine run --perturb` must be named as the first root cause in the JSON summary, for
+several fault kinds and operation types; clean fp16/bf16 runs against fp32 must name none;
+the CSV carries the operation columns; the HTML report renders in headless Chromium with one
+chart point per scored operation."""
+import csv
+import json
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import run_checked
+
+PROMPT = "1,2,3,4"
+EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"]
+
+
+def make_dump(ait, engine, model, out, dtype, perturb=None):
+    cmd = f"{engine} run --model {model} --input-ids {PROMPT} --max-new-tokens 2 --dtype {dtype}"
+    if perturb:
+        cmd += f" --perturb '{perturb}'"
+    run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "tensor", "-er", "0,1", "-o", out)
+    return out
+
+
+def compare(ait, golden, my, out, *flags):
+    r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", my, "-o", out, *flags)
+    reports = {p.suffix: p for p in pathlib.Path(out).iterdir()}
+    assert set(reports) == {".csv", ".json", ".html"}, reports
+    summary = json.loads(reports[".json"].read_text())
+    return r, summary, reports
+
+
+@pytest.fixture(scope="session")
+def dumps(ait, ait_engine, tiny, tmp_path_factory):
+    """Unperturbed dumps of the tiny model (tokens 0 and 1) in each dtype, made on demand."""
+    root = tmp_path_factory.mktemp("div_dumps")
+    made = {}
+
+    def get(dtype, perturb=None):
+        key = (dtype, perturb)
+        if key not in made:
+            name = dtype + ("_" + re.sub(r"[^A-Za-z0-9]+", "_", perturb) if perturb else "")
+            made[key] = make_dump(ait, ait_engine, tiny, root / name, dtype, perturb)
+        return made[key]
+
+    return get
+
+
+# (planted operation, fault): every fault kind, every operation type of the layer, a layer itself.
+PLANTED = [
+    ("LinearOperation_1_2", "scale:2"),
+    ("LinearOperation_2_13", "inf"),
+    ("RmsNormOperation_1_8", "bias:1"),
+    ("RmsNormOperation_2_0", "zero"),
+    ("ElewiseOperation_2_7", "noise:0.5"),
+    ("ElewiseOperation_1_12", "nan"),
+    ("SelfAttentionOperation_1_5", "zero"),
+    ("SelfAttentionOperation_2_5", "scale:2"),
+    ("ActivationOperation_2_11", "nan"),
+    ("ActivationOperation_1_11", "noise:0.3"),
+    ("LlamaLayer_1", "bias:1"),
+]
+
+
+@pytest.mark.parametrize("op, fault", PLANTED, ids=[f"{o}={f}" for o, f in PLANTED])
+def test_planted_fault_is_the_first_root_cause(ait, dumps, tmp_path, op, fault):
+    r, summary, _ = compare(ait, dumps("fp16"), dumps("fp16", f"{op}={fault}"), tmp_path)
+    causes = summary["root_causes"]
+    assert causes, r.stdout
+    first = causes[0]
+    # Leaf operations are named by the kernel that wrote the faulty output (`Op:Kernel`).
+    assert first["operation"] == op, r.stdout
+    assert first["my_name"] == op or first["my_name"].startswith(op + ":")
+    assert first["token_id"] == "0"
+    ev = first["evidence"]
+    if fault in ("nan", "inf"):
+        assert first["cause"] == "nonfinite"
+        assert ev["output_nan" if fault == "nan" else "output_inf"] > 0
+    else:
+        assert first["cause"] == "diverged"
+        assert ev["output_cosine"] < 0.99 or ev["output_relative_l2"] > ev["relative_l2_threshold"]
+    assert ev["input_cosine"] == pytest.approx(1.0, abs=1e-9)  # same dtype: inputs are bit-identical
+    assert f"root cause #1: {first['my_name']}" in r.stdout
+
+
+def test_two_independent_faults_are_listed_in_execution_order(ait, ait_engine, tiny, dumps, tmp_path):
+    cmd = (f"{ait_engine} run --model {tiny} --input-ids {PROMPT} --max-new-tokens 2 --dtype fp16 "
+           "--perturb 'LinearOperation_1_1=noise:0.5' --perturb 'ActivationOperation_2_11=nan'")
+    run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "tensor", "-er", "0,1", "-o", tmp_path / "d")
+    r, summary, _ = compare(ait, dumps("fp16"), tmp_path / "d", tmp_path / "out")
+    assert [c["operation"] for c in summary["root_causes"]] == ["LinearOperation_1_1", "ActivationOperation_2_11"]
+    assert [c["cause"] for c in summary["root_causes"]] == ["diverged", "nonfinite"]
+    assert "root cause #2: ActivationOperation_2_11:Swish" in r.stdout
+
+
+def test_planted_fault_in_bf16_is_found_against_an_fp32_golden(ait, dumps, tmp_path):
+    r, summary, _ = compare(ait, dumps("fp32"), dumps("bf16", "LinearOperation_2_9=noise:0.3"), tmp_path)
+    first = summary["root_causes"][0]
+    assert first["operation"] == "LinearOperation_2_9"
+    assert first["evidence"]["input_cosine"] > 0.999  # rounding noise on the inputs
+    assert first["evidence"]["output_cosine"] < 0.99
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "bf16"])
+def test_rounding_alone_is_no_root_cause(ait, dumps, tmp_path, dtype):
+    r, summary, _ = compare(ait, dumps("fp32"), dumps(dtype), tmp_path)
+    assert summary["root_causes"] == []
+    assert summary["verdicts"]["introducing"] == 0 and summary["verdicts"]["propagating"] == 0
+    assert "no root cause: all operations within threshold" in r.stdout
+    # Attention scores hold mask values at each dtype's limit: those are set aside, not scored.
+    unscored = [o for o in summary["operations"] if o["verdict"] == "unscored"]
+    assert unscored and all("QKMatmul" in o["my_name"] for o in unscored)
+
+
+def test_small_noise_is_within_the_default_threshold_and_found_with_a_stricter_one(ait, dumps, tmp_path):
+    my = dumps("fp16", "ElewiseOperation_2_7=noise:0.1")  # relative L2 ~0.1: cosine ~0.995
+    _, summary, _ = compare(ait, dumps("fp16"), my, tmp_path / "default")
+    assert summary["root_causes"] == []
+    _, summary, _ = compare(ait, dumps("fp16"), my, tmp_path / "strict", "-ct", "0.999")
+    assert summary["root_causes"][0]["operation"] == "ElewiseOperation_2_7"
+    assert summary["thresholds"]["cosine_similarity"] == 0.999
+
+
+def test_summary_json_schema_and_csv_columns(ait, dumps, tmp_path):
+    r, s, reports = compare(ait, dumps("fp16"), dumps("fp16", "LinearOperation_1_2=scale:2"), tmp_path)
+    stamp = reports[".csv"].stem.removeprefix("ait_cmp_report_")
+    assert reports[".json"].name == f"ait_cmp_summary_{stamp}.json"
+    assert reports[".html"].name == f"ait_cmp_report_{stamp}.html"
+    assert s["schema"] == "ait-llm/compare-summary/1"
+    assert s["reports"] == {"csv": str(reports[".csv"]), "json": str(reports[".json"]),
+                            "html": str(reports[".html"])}
+    for path in s["reports"].values():
+        assert path in r.stdout
+    assert s["thresholds"]["cosine_similarity"] == 0.99
+    assert s["thresholds"]["relative_l2"] == pytest.approx(0.02 ** 0.5)
+    assert set(s["verdicts"]) == {"clean", "propagating", "introducing", "unscored"}
+    assert sum(s["verdicts"].values()) == len(s["operations"])
+    (rc,) = s["root_causes"]
+    assert rc["my_name"] == "LinearOperation_1_2:MatMul" and rc["golden_name"] == rc["my_name"]
+    assert rc["op_type"] == "MatMul" and rc["op_id"] == "1_2_0" and rc["layer"] == "LlamaLayer_1"
+    assert rc["tokens"] == ["0", "1"] and rc["rank"] == 1
+    for key in ("input_cosine", "output_cosine", "input_max_relative_error", "output_max_relative_error",
+                "input_relative_l2", "output_relative_l2", "output_nan", "output_inf", "cosine_threshold",
+                "relative_l2_threshold", "worst_output"):
+        assert key in rc["evidence"], key
+    assert rc["evidence"]["output_relative_l2"] == pytest.approx(1.0, rel=1e-3)  # doubled: cosine stays 1
+    ops = s["operations"]
+    assert [o["index"] for o in ops] == list(range(len(ops)))
+    assert {o["token_id"] for o in ops} == {"0", "1"}
+    assert {o["verdict"] for o in ops} <= {"clean", "propagating", "introducing", "unscored"}
+    by_name = {(o["token_id"], o["my_name"]): o for o in ops}
+    assert by_name[("0", "LinearOperation_1_2:MatMul")]["root_cause"] is True
+    assert by_name[("0", "LinearOperation_1_2")]["verdict"] == "introducing"
+    assert by_name[("0", "LinearOperation_1_2")]["root_cause"] is False  # its kernel is deeper
+    assert by_name[("0", "RopeOperation_1_4")]["verdict"] == "propagating"
+    assert by_name[("0", "GatherOperation_0")]["verdict"] == "clean"
+    assert by_name[("0", "LlamaLayer_2")]["depth"] == 0 and by_name[("0", "LlamaLayer_2")]["leaf"] is False
+
+    with open(reports[".csv"], newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    assert header[22:] == EXTRA_COLUMNS and len(header) == 27
+    assert header[:2] == ["token_id", "data_id"] and header[21] == "cmp_fail_reason"
+    named = {r[8].split("/tensors/")[1].split("/", 1)[1]: r[22:] for r in rows[1:]}
+    assert named["0/1_LlamaLayer/2_LinearOperation/0_MatMul/after/outtensor0.bin"] == [
+        "LinearOperation_1_2:MatMul", "MatMul", "LinearOperation_1_2:MatMul", "MatMul", "path"]
+    assert named["1/2_LlamaLayer/after/intensor0.bin"][:2] == ["LlamaLayer_2", "LlamaLayer"]
+    assert s["pairs"]["total"] == len(rows) - 1  # path pairing reports every file
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs the chromium package")
+def test_html_report_renders_one_point_per_scored_operation(ait, dumps, tmp_path):
+    _, s, reports = compare(ait, dumps("fp16"), dumps("fp16", "ActivationOperation_2_11=nan"), tmp_path)
+    r = subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
+                        reports[".html"].resolve().as_uri()], capture_output=True, text=True, timeout=60)
+    dom = r.stdout
+    assert 'data-rendered="1"' in dom, r.stderr[-2000:]
+    figures = re.findall(r'<figure class="token" data-token="(\d+)">(.*?)</figure>', dom, re.S)
+    assert [t for t, _ in figures] == ["0", "1"]
+    for token, fig in figures:
+        ops = [o for o in s["operations"] if o["token_id"] == token]
+        scored = sum(o["output_cosine"] is not None for o in ops)
+        assert len(re.findall(r'<circle [^>]*class="[^"]*pt-cos', fig)) == scored
+        assert len(re.findall(r'<circle [^>]*class="[^"]*pt-rel', fig)) == sum(
+            o["output_max_relative_error"] is not None for o in ops)
+        assert len(re.findall(r'<path [^>]*class="nf[ "]', fig)) == sum(o["output_nan"] + o["output_inf"] > 0 for o in ops)
+        assert re.search(r'<svg [^>]*data-operations="%d"' % len(ops), fig)
+        assert fig.count('class="band') >= 2  # the two layers are marked
+        assert "root cause: ActivationOperation_2_11:Swish" in fig
+    assert 'class="rc"' in dom  # highlighted in the worst-operations table
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox", f"--screenshot={shot}",
+                    "--window-size=1200,1600", reports[".html"].resolve().as_uri()], capture_output=True, timeout=60)
+    assert shot.stat().st_size > 10000

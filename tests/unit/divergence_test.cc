@@ -1,0 +1,393 @@
+// First-divergence analysis on constructed operations and rows: the verdicts, the root-cause
+// choice (earliest, deepest, folded across tokens) and the text / JSON / HTML reports.
+#include "ait/divergence.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "ait/divergence_report.h"
+#include "test_util.h"
+
+namespace ait {
+namespace {
+
+using testing::TempDir;
+
+constexpr double kNan = std::numeric_limits<double>::quiet_NaN();
+
+TensorInfo Info(const std::string& dtype = "torch.float32", double min = -1, double max = 1) {
+  TensorInfo info{dtype, "[4]", true, {}};
+  info.stats.min = min;
+  info.stats.max = max;
+  return info;
+}
+
+// A scored row for file `name`: cosine and relative L2 error (rel. euclidean = l2^2).
+CompareRow Scored(const std::string& name, double cosine, double l2 = 0, double max_rel = 0) {
+  CompareRow r;
+  r.pair.golden_path = "g/" + name;
+  r.pair.my_path = "m/" + name;
+  r.golden = Info();
+  r.my = Info();
+  PairMetrics m;
+  m.cosine_similarity = cosine;
+  m.relative_euclidean_distance = l2 * l2;
+  m.max_relative_error = max_rel;
+  r.metrics = m;
+  return r;
+}
+
+// A row whose my side holds NaN (the original's pre-check fails, no metrics).
+CompareRow WithNan(const std::string& name) {
+  CompareRow r = Scored(name, 1);
+  r.metrics.reset();
+  r.my->stats.nan_count = 3;
+  r.fail_reason = "my_data includes NAN or inf.";
+  return r;
+}
+
+TensorPair Pair(const std::string& name) {
+  TensorPair p;
+  p.golden_path = "g/" + name;
+  p.my_path = "m/" + name;
+  return p;
+}
+
+OpPair Op(const std::string& token, const std::string& name, const std::string& op_id, int depth,
+          std::vector<std::string> inputs, std::vector<std::string> outputs) {
+  OpPair op;
+  op.token_id = token;
+  op.my_name = op.golden_name = name;
+  op.my_type = op.golden_type = name.substr(0, name.find('_'));
+  op.op_id = op_id;
+  op.depth = depth;
+  for (const auto& f : inputs) op.inputs.push_back(Pair(f));
+  for (const auto& f : outputs) op.outputs.push_back(Pair(f));
+  return op;
+}
+
+std::vector<std::string> Names(const OpPairing& ops, const DivergenceReport& r) {
+  std::vector<std::string> out;
+  for (const RootCause& rc : r.root_causes) out.push_back(ops.ops[rc.op].my_name);
+  return out;
+}
+
+TEST(DistanceThreshold, IsTheRelativeL2DistanceACosineStandsFor) {
+  EXPECT_NEAR(DistanceThreshold(0.99), std::sqrt(0.02), 1e-12);
+  EXPECT_EQ(DistanceThreshold(1.0), 0.0);
+  EXPECT_EQ(DistanceThreshold(1.5), 0.0);
+}
+
+TEST(ScoreTensor, DistanceSeesDirectionAndScale) {
+  TensorScore rotated = ScoreTensor(Scored("a", 0.98, 0.05));
+  EXPECT_EQ(rotated.state, TensorScore::State::kScored);
+  EXPECT_NEAR(rotated.distance, std::sqrt(0.04), 1e-12);
+  // A doubled tensor keeps cosine 1; only the relative L2 error shows it.
+  TensorScore doubled = ScoreTensor(Scored("b", 1.0, 1.0));
+  EXPECT_EQ(doubled.cosine, 1.0);
+  EXPECT_EQ(doubled.relative_l2, 1.0);
+  EXPECT_EQ(doubled.distance, 1.0);
+}
+
+TEST(ScoreTensor, NanOnMySideOnlyIsAFindingOtherFailuresAreUnscored) {
+  TensorScore nan = ScoreTensor(WithNan("a"));
+  EXPECT_EQ(nan.state, TensorScore::State::kNonFinite);
+  EXPECT_EQ(nan.my_nan, 3);
+
+  CompareRow both = WithNan("b");
+  both.golden->stats.nan_count = 3;
+  both.fail_reason = "golden_data includes NAN or inf. my_data includes NAN or inf.";
+  EXPECT_EQ(ScoreTensor(both).state, TensorScore::State::kUnscored);
+  EXPECT_EQ(ScoreTensor(both).reason, both.fail_reason);
+
+  CompareRow shape = Scored("c", 1);
+  shape.metrics.reset();
+  shape.fail_reason = "data shape doesn't match.";
+  EXPECT_EQ(ScoreTensor(shape).state, TensorScore::State::kUnscored);
+
+  CompareRow int8 = Scored("d", 1);
+  int8.my->dtype = "torch.int8";
+  EXPECT_EQ(ScoreTensor(int8).state, TensorScore::State::kUnscored);
+}
+
+TEST(ScoreTensor, AttentionMasksAtTheDtypeLimitOnBothSidesAreUnscored) {
+  // fp32 golden masks with -FLT_MAX, fp16 with -65504: cosine 1 but relative L2 1.
+  CompareRow masked = Scored("qk", 1.0, 1.0);
+  masked.golden = Info("torch.float32", -std::numeric_limits<float>::max(), 0.04);
+  masked.my = Info("torch.float16", -65504, 0.04);
+  TensorScore t = ScoreTensor(masked);
+  EXPECT_EQ(t.state, TensorScore::State::kUnscored);
+  EXPECT_NE(t.reason.find("dtype-limit"), std::string::npos);
+  // One side saturating alone is a finding (an overflow), not a mask.
+  masked.golden = Info("torch.float32", -70000, 0.04);
+  EXPECT_EQ(ScoreTensor(masked).state, TensorScore::State::kScored);
+}
+
+TEST(ScoreTensor, AnyDifferenceInIntegerTensorsIsOff) {
+  CompareRow ids = Scored("ids", 1.0, 0.05);
+  ids.golden = Info("torch.int64", 21, 21);
+  ids.my = Info("torch.int64", 23, 23);
+  EXPECT_TRUE(std::isinf(ScoreTensor(ids).distance));
+  ids.my = Info("torch.int64", 21, 21);
+  ids.metrics->relative_euclidean_distance = 0;
+  EXPECT_EQ(ScoreTensor(ids).distance, 0.0);
+}
+
+TEST(AnalyzeDivergence, NamesTheOperationWhoseInputsAreCloseAndOutputIsOff) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0", 0, {"x"}, {"a"}), Op("0", "Linear_1", "1", 0, {"a"}, {"b"}),
+             Op("0", "Act_2", "2", 0, {"b"}, {"c"})};
+  std::vector<CompareRow> rows = {Scored("x", 1), Scored("a", 0.99999), Scored("b", 0.9, 0.45, 3.0),
+                                  Scored("c", 0.88, 0.5)};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kClean);
+  EXPECT_EQ(r.ops[1].verdict, Verdict::kIntroducing);
+  EXPECT_EQ(r.ops[1].cause, "diverged");
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kPropagating);
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Linear_1"});
+  EXPECT_DOUBLE_EQ(*r.ops[1].outputs.cosine, 0.9);
+  EXPECT_DOUBLE_EQ(*r.ops[1].outputs.max_relative_error, 3.0);
+  EXPECT_EQ(r.ops[1].outputs.worst, "m/b");
+  EXPECT_EQ(r.clean, 1u);
+  EXPECT_EQ(r.introducing, 1u);
+  EXPECT_EQ(r.propagating, 1u);
+  std::string text = FormatRootCauses(ops, r);
+  EXPECT_NE(text.find("root cause #1: Linear_1 [Linear] (token 0, op 1): diverged"), std::string::npos) << text;
+}
+
+TEST(AnalyzeDivergence, PrefersTheDeepestOperationAndFoldsTokens) {
+  // Layer_1 > Linear_1_2 > its kernel, all off with clean inputs, in completion order; twice.
+  OpPairing ops;
+  for (const std::string t : {"0", "1"}) {
+    ops.ops.push_back(Op(t, "Linear_1_2:MatMul", "1_2_0", 2, {t + "x"}, {t + "y"}));
+    ops.ops.push_back(Op(t, "Linear_1_2", "1_2", 1, {t + "x"}, {t + "y"}));
+    ops.ops.push_back(Op(t, "Layer_1", "1", 0, {t + "x"}, {t + "z"}));
+  }
+  std::vector<CompareRow> rows;
+  for (const std::string t : {"0", "1"})
+    for (auto row : {Scored(t + "x", 1), Scored(t + "y", 0.5, 1.0), Scored(t + "z", 0.6, 0.9)}) rows.push_back(row);
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(r.introducing, 6u);
+  ASSERT_EQ(r.root_causes.size(), 1u);
+  EXPECT_EQ(r.root_causes[0].op, 0u);
+  EXPECT_EQ(r.root_causes[0].tokens, (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(r.root_causes[0].occurrences, (std::vector<size_t>{0, 3}));
+  EXPECT_TRUE(r.ops[3].root_cause);
+  EXPECT_FALSE(r.ops[1].root_cause);
+  EXPECT_NE(FormatRootCauses(ops, r).find("also tokens 1"), std::string::npos);
+}
+
+TEST(AnalyzeDivergence, ALayerIsTheRootCauseWhenNothingInsideItGoesOff) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Linear_1_0", "1_0", 1, {"x"}, {"a"}), Op("0", "Layer_1", "1", 0, {"x"}, {"b"}),
+             Op("0", "Norm_2", "2", 0, {"b"}, {"c"})};
+  DivergenceReport r =
+      AnalyzeDivergence(ops, {Scored("x", 1), Scored("a", 1), Scored("b", 1, 1), Scored("c", 0.98, 0.2)}, {});
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Layer_1"});
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kPropagating);
+}
+
+TEST(AnalyzeDivergence, NanFromFiniteInputsIntroducesNanFromNanPropagates) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Act_0", "0", 0, {"x"}, {"a"}), Op("0", "Mul_1", "1", 0, {"a"}, {"b"}),
+             Op("0", "Norm_2", "2", 0, {"b"}, {"c"})};
+  // The NaN op's inputs are off already (finite): NaN still starts there.
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 0.5, 0.8), WithNan("a"), WithNan("b"), Scored("c", 0.3)}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kIntroducing);
+  EXPECT_EQ(r.ops[0].cause, "nonfinite");
+  EXPECT_EQ(r.ops[0].outputs.nan, 3);
+  EXPECT_EQ(r.ops[1].verdict, Verdict::kPropagating);
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kPropagating);
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Act_0"});
+  EXPECT_NE(FormatRootCauses(ops, r).find("output has 3 NaN, 0 inf"), std::string::npos);
+}
+
+TEST(AnalyzeDivergence, DriftAcrossTheThresholdIsNotARootCauseAJumpIs) {
+  OpPairing ops;
+  ops.ops = {Op("0", "A_0", "0", 0, {"x"}, {"a"}), Op("0", "B_1", "1", 0, {"a"}, {"b"}),
+             Op("0", "C_2", "2", 0, {"b"}, {"c"})};
+  // 0.12 in (within 0.1414) -> 0.15 out: carried error, no jump. Then 0.15 -> 0.9: amplified.
+  DivergenceReport r =
+      AnalyzeDivergence(ops, {Scored("x", 1, 0.1), Scored("a", 1, 0.12), Scored("b", 1, 0.15), Scored("c", 1, 0.9)}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kClean);
+  EXPECT_EQ(r.ops[1].verdict, Verdict::kPropagating);
+  EXPECT_NE(r.ops[1].why.find("no jump"), std::string::npos);
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kIntroducing);
+  EXPECT_EQ(r.ops[2].cause, "amplified");
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"C_2"});
+  // Within normal amplification (4x) it propagates.
+  r = AnalyzeDivergence(ops, {Scored("x", 1, 0.1), Scored("a", 1, 0.12), Scored("b", 1, 0.15), Scored("c", 1, 0.55)}, {});
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kPropagating);
+  EXPECT_TRUE(r.root_causes.empty());
+  EXPECT_NE(FormatRootCauses(ops, r).find("no root cause found"), std::string::npos);
+}
+
+TEST(AnalyzeDivergence, IdsThatFlipOnSlightlyDifferentLogitsAreNoRootCause) {
+  OpPairing ops;
+  ops.ops = {Op("0", "ArgMax_0", "0", 0, {"logits"}, {"ids"})};
+  CompareRow ids = Scored("ids", 1.0, 0.05);
+  ids.golden = Info("torch.int64", 21, 21);
+  ids.my = Info("torch.int64", 23, 23);
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("logits", 0.99999, 0.002), ids}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kPropagating);
+  EXPECT_TRUE(r.root_causes.empty());
+  // From bit-identical inputs, a different id is the operation's own doing.
+  r = AnalyzeDivergence(ops, {Scored("logits", 1.0, 0.0), ids}, {});
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kIntroducing);
+}
+
+TEST(AnalyzeDivergence, WithoutInputsTheFirstOffOutputIntroduces) {
+  OpPairing ops;
+  ops.ops = {Op("0", "A_0", "0", 0, {}, {"a"}), Op("0", "B_1", "1", 0, {}, {"b"}), Op("0", "C_2", "2", 0, {}, {"c"}),
+             Op("1", "B_1", "1", 0, {}, {"1b"})};
+  DivergenceReport r =
+      AnalyzeDivergence(ops, {Scored("a", 1), Scored("b", 0.5), Scored("c", 0.4), Scored("1b", 0.5)}, {});
+  EXPECT_EQ(r.ops[1].cause, "first-off");
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kPropagating);
+  EXPECT_EQ(r.ops[3].verdict, Verdict::kPropagating);  // an earlier token already went off
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"B_1"});
+}
+
+TEST(AnalyzeDivergence, UnscoredOutputsGiveNoVerdictAndMissingRowsCountAsUnscored) {
+  OpPairing ops;
+  ops.ops = {Op("0", "QK_0", "0", 0, {"x"}, {"mask"}), Op("0", "Softmax_1", "1", 0, {"mask"}, {"p"})};
+  CompareRow masked = Scored("mask", 1, 1);
+  masked.golden = Info("torch.float32", -std::numeric_limits<float>::max(), 1);
+  masked.my = Info("torch.float16", -65504, 1);
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), masked}, {});  // no row for "p"
+  EXPECT_EQ(r.ops[0].verdict, Verdict::kUnscored);
+  EXPECT_EQ(r.ops[1].verdict, Verdict::kUnscored);
+  EXPECT_EQ(r.unscored, 2u);
+  EXPECT_TRUE(r.root_causes.empty());
+  EXPECT_EQ(NoRootCauseReason(r), "no root cause: no operation output could be scored");
+  EXPECT_NE(FormatRootCauses(ops, r).find(NoRootCauseReason(r)), std::string::npos);
+  EXPECT_EQ(NoRootCauseReason(AnalyzeDivergence(OpPairing{}, {}, {})),
+            "no root cause: the dumps hold no operation outputs to analyse");
+}
+
+TEST(AnalyzeDivergence, ACleanRunHasNoRootCause) {
+  OpPairing ops;
+  ops.ops = {Op("0", "A_0", "0", 0, {"x"}, {"a"}), Op("0", "B_1", "1", 0, {"a"}, {"b"})};
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("a", 0.9999, 0.01), Scored("b", 0.999, 0.04)}, {});
+  EXPECT_EQ(r.clean, 2u);
+  EXPECT_TRUE(r.root_causes.empty());
+  EXPECT_NE(FormatRootCauses(ops, r).find("no root cause: all operations within threshold"), std::string::npos);
+}
+
+TEST(AnalyzeDivergence, ThresholdComesFromTheOptionsAndCandidatesAreCapped) {
+  OpPairing ops;
+  std::vector<CompareRow> rows;
+  for (int i = 0; i < 5; ++i) {
+    std::string n = std::to_string(i);
+    ops.ops.push_back(Op("0", "Op_" + n, n, 0, {"in" + n}, {"out" + n}));
+    rows.push_back(Scored("in" + n, 1));
+    rows.push_back(Scored("out" + n, 0.995));
+  }
+  EXPECT_TRUE(AnalyzeDivergence(ops, rows, {}).root_causes.empty());  // 0.995 passes 0.99
+  DivergenceOptions strict;
+  strict.cosine_threshold = 0.999;
+  strict.max_root_causes = 3;
+  DivergenceReport r = AnalyzeDivergence(ops, rows, strict);
+  EXPECT_EQ(Names(ops, r), (std::vector<std::string>{"Op_0", "Op_1", "Op_2"}));
+  EXPECT_EQ(r.root_causes_left_out, 2u);
+  EXPECT_NEAR(r.distance_threshold, std::sqrt(0.002), 1e-12);
+}
+
+TEST(AnalyzeDivergence, TorchModulesNestByName) {
+  OpPairing ops;
+  ops.ops = {Op("0", "root.layers.0.mlp", "", 3, {"x"}, {"a"}), Op("0", "root.layers.0", "", 2, {"x"}, {"b"})};
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("a", 0.1), Scored("b", 0.2)}, {});
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"root.layers.0.mlp"});
+}
+
+TEST(OutputPairs, EachOutputFileOnceRenumbered) {
+  OpPairing ops;
+  ops.ops = {Op("0", "K", "1_0", 1, {"x"}, {"y"}), Op("0", "O", "1", 0, {"x"}, {"y", "z"})};
+  auto pairs = OutputPairs(ops);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0].my_path, "m/y");
+  EXPECT_EQ(pairs[1].my_path, "m/z");
+  EXPECT_EQ(pairs[1].data_id, "1");
+}
+
+TEST(ScoreForAnalysis, ReportPairsFirstThenTheRestOnce) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "g");
+  std::filesystem::create_directories(dir.path() / "m");
+  for (const char* f : {"g/x.npy", "m/x.npy", "g/y.npy", "m/y.npy"})
+    WriteTensor(dir.File(f), testing::RandomFloat32({4}, 1));
+  OpPairing ops;
+  OpPair op = Op("0", "O", "0", 0, {"x.npy"}, {"y.npy"});
+  for (auto* side : {&op.inputs, &op.outputs})
+    for (TensorPair& p : *side) {
+      p.golden_path = dir.File(p.golden_path);
+      p.my_path = dir.File(p.my_path);
+    }
+  ops.ops = {op};
+  auto rows = ScoreForAnalysis({op.outputs[0]}, ops, {});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].pair.my_path, dir.File("m/y.npy"));
+  EXPECT_EQ(rows[1].pair.my_path, dir.File("m/x.npy"));
+  ASSERT_TRUE(rows[0].metrics);
+  EXPECT_DOUBLE_EQ(rows[0].metrics->cosine_similarity, 1.0);
+}
+
+TEST(DivergenceReports, PathsShareTheCsvTimestamp) {
+  ReportPaths p = ReportPathsFor("/out/ait_cmp_report_20250101120000_2.csv");
+  EXPECT_EQ(p.json, "/out/ait_cmp_summary_20250101120000_2.json");
+  EXPECT_EQ(p.html, "/out/ait_cmp_report_20250101120000_2.html");
+}
+
+TEST(DivergenceReports, JsonListsRootCausesWithEvidenceAndEveryOperation) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Linear_1_2:MatMul", "1_2_0", 2, {"x"}, {"y"}), Op("0", "Linear_1_2", "1_2", 1, {"x"}, {"y"})};
+  ops.ops[0].layer = ops.ops[1].layer = "Layer_1";
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("y", 0.5, 0.9, 7)}, {});
+  CompareSummary summary;
+  summary.pairs = 2;
+  auto j = BuildSummaryJson(ops, r, summary, ReportPathsFor("/o/ait_cmp_report_1.csv"));
+  ASSERT_EQ(j["root_causes"].size(), 1u);
+  const auto& rc = j["root_causes"][0];
+  EXPECT_EQ(rc["my_name"], "Linear_1_2:MatMul");
+  EXPECT_EQ(rc["operation"], "Linear_1_2");
+  EXPECT_EQ(rc["op_type"], "Linear");
+  EXPECT_EQ(rc["op_id"], "1_2_0");
+  EXPECT_EQ(rc["token_id"], "0");
+  EXPECT_EQ(rc["layer"], "Layer_1");
+  EXPECT_EQ(rc["evidence"]["output_cosine"], 0.5);
+  EXPECT_EQ(rc["evidence"]["input_cosine"], 1.0);
+  EXPECT_EQ(rc["evidence"]["output_max_relative_error"], 7.0);
+  EXPECT_EQ(rc["evidence"]["cosine_threshold"], 0.99);
+  EXPECT_EQ(j["operations"].size(), 2u);
+  EXPECT_EQ(j["operations"][1]["verdict"], "introducing");
+  EXPECT_EQ(j["operations"][1]["root_cause"], false);
+  EXPECT_EQ(j["reports"]["json"], "/o/ait_cmp_summary_1.json");
+  EXPECT_EQ(j["verdicts"]["introducing"], 2);
+}
+
+TEST(DivergenceReports, HtmlIsSelfContainedAndEscapesNamesFromTheDump) {
+  TempDir dir;
+  OpPairing ops;
+  ops.ops = {Op("0", "Evil</script><b>_0", "0", 0, {"x"}, {"y"})};
+  DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("y", kNan)}, {});
+  CompareSummary summary;
+  ReportPaths paths = ReportPathsFor(dir.path() / "ait_cmp_report_1.csv");
+  WriteHtmlReport(paths.html, ops, r, summary, paths);
+  std::ifstream in(paths.html);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string html = ss.str();
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>"));
+  EXPECT_EQ(html.find("</script><b>"), std::string::npos);
+  EXPECT_NE(html.find("Evil&lt;/script&gt;&lt;b&gt;_0"), std::string::npos);
+  EXPECT_EQ(html.find("http://"), html.find("http://www.w3.org/2000/svg"));  // no fetches, only the SVG namespace
+  EXPECT_EQ(html.find("https://"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ait
