@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace ait::topo {
 namespace {
@@ -16,6 +17,14 @@ std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// An ATB type without its "Operation" suffix, lower-cased: "GatherOperation" must not match
+// "rope" through "...r-operation".
+std::string AtbStem(const std::string& type) {
+  std::string_view s = type;
+  if (s.ends_with("Operation")) s.remove_suffix(9);
+  return Lower(s);
 }
 
 bool ContainsAny(const std::string& lowered, const std::vector<std::string_view>& needles) {
@@ -135,6 +144,36 @@ std::vector<std::pair<size_t, size_t>> AlignSequences(size_t n, size_t m,
   return all;
 }
 
+std::vector<std::pair<size_t, size_t>> AlignSequences(const std::vector<int>& group_a, const std::vector<int>& group_b,
+                                                      const std::function<bool(size_t, size_t)>& compatible) {
+  std::vector<char> used_a(group_a.size(), 0), used_b(group_b.size(), 0);
+  std::vector<std::pair<size_t, size_t>> all;
+  auto run = [&](const std::vector<size_t>& a, const std::vector<size_t>& b) {
+    for (auto [i, j] : AlignSequences(a.size(), b.size(), [&](size_t x, size_t y) { return compatible(a[x], b[y]); })) {
+      used_a[a[i]] = used_b[b[j]] = 1;
+      all.emplace_back(a[i], b[j]);
+    }
+  };
+  std::set<int> groups(group_a.begin(), group_a.end());
+  for (int g : groups) {
+    if (g < 0) continue;
+    std::vector<size_t> a, b;
+    for (size_t i = 0; i < group_a.size(); ++i)
+      if (group_a[i] == g) a.push_back(i);
+    for (size_t j = 0; j < group_b.size(); ++j)
+      if (group_b[j] == g) b.push_back(j);
+    run(a, b);
+  }
+  std::vector<size_t> a, b;
+  for (size_t i = 0; i < group_a.size(); ++i)
+    if (!used_a[i]) a.push_back(i);
+  for (size_t j = 0; j < group_b.size(); ++j)
+    if (!used_b[j]) b.push_back(j);
+  run(a, b);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 std::pair<std::string, std::string> SplitMappingEntry(const std::string& entry) {
   size_t us = entry.find('_');
   if (us == std::string::npos) return {entry, ""};
@@ -153,19 +192,31 @@ bool AtbTorchTypesCompatible(const std::string& atb_type, const std::string& tor
       if (!t.empty() && torch_type.find(t) != std::string::npos) return true;
     }
   }
-  const std::string la = Lower(atb_type), lt = Lower(torch_type);
-  for (const Family& f : Families())
-    if (ContainsAny(la, f.atb) && ContainsAny(lt, f.torch) && !ContainsAny(lt, f.torch_not)) return true;
-  return false;
+  const int fa = AtbFamily(atb_type);
+  return fa >= 0 && fa == TorchFamily(torch_type);
+}
+
+int AtbFamily(const std::string& atb_type) {
+  const std::string la = AtbStem(atb_type);
+  const auto& families = Families();
+  for (size_t i = 0; i < families.size(); ++i)
+    if (ContainsAny(la, families[i].atb)) return static_cast<int>(i);
+  return -1;
+}
+
+int TorchFamily(const std::string& torch_type) {
+  const std::string lt = Lower(torch_type);
+  const auto& families = Families();
+  for (size_t i = 0; i < families.size(); ++i)
+    if (ContainsAny(lt, families[i].torch) && !ContainsAny(lt, families[i].torch_not)) return static_cast<int>(i);
+  return -1;
 }
 
 bool AtbTypesCompatible(const std::string& a, const std::string& b) {
   if (a.empty() || b.empty()) return false;
   if (a == b) return true;
-  const std::string la = Lower(a), lb = Lower(b);
-  for (const Family& f : Families())
-    if (ContainsAny(la, f.atb) && ContainsAny(lb, f.atb)) return true;
-  return false;
+  const int fa = AtbFamily(a);
+  return fa >= 0 && fa == AtbFamily(b);
 }
 
 std::vector<int> DetectLayers(const DumpTree& tree, std::string* layer_type) {

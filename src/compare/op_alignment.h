@@ -21,6 +21,16 @@ namespace ait::topo {
 std::vector<std::pair<size_t, size_t>> AlignSequences(size_t n, size_t m,
                                                       const std::function<bool(size_t, size_t)>& compatible);
 
+// The same, family by family first: items whose group (>= 0) is equal align among themselves
+// (an order that differs between families does not matter then), then everything left over.
+std::vector<std::pair<size_t, size_t>> AlignSequences(const std::vector<int>& group_a, const std::vector<int>& group_b,
+                                                      const std::function<bool(size_t, size_t)>& compatible);
+
+// The built-in family (Linear, RMSNorm, LayerNorm, activation, embedding / gather, attention,
+// rotary embedding, softmax) of an ATB operation type / a torch module type; -1 for none.
+int AtbFamily(const std::string& atb_type);
+int TorchFamily(const std::string& torch_type);
+
 // Whether an ATB operation type and a torch module type may name the same computation:
 // an exact entry of `mapping`, a custom entry (substring match, file suffixes ignored), or
 // one of the built-in families (Linear, RMSNorm, LayerNorm, activations, embedding /

@@ -214,7 +214,10 @@ class AtbTorchLinker {
     std::vector<int64_t> na, nt;
     for (int a : A) na.push_back(atb_.OutputNumel(a, atb_token_));
     for (int t : T) nt.push_back(torch_.OutputNumel(t, torch_token_));
-    auto pairs = AlignSequences(A.size(), T.size(), [&](size_t i, size_t j) {
+    std::vector<int> fa, ft;
+    for (int a : A) fa.push_back(topo::AtbFamily(atb_.node(a).type));
+    for (int t : T) ft.push_back(topo::TorchFamily(torch_.node(t).type));
+    auto pairs = AlignSequences(fa, ft, [&](size_t i, size_t j) {
       return na[i] >= 0 && na[i] == nt[j] &&
              topo::AtbTorchTypesCompatible(atb_.node(A[i]).type, torch_.node(T[j]).type, mapping_);
     });
@@ -312,7 +315,10 @@ class AtbAtbLinker {
       std::vector<int64_t> na, nb;
       for (int a : A) na.push_back(my_.OutputNumel(a, my_token_));
       for (int b : B) nb.push_back(golden_.OutputNumel(b, golden_token_));
-      for (auto [i, j] : AlignSequences(A.size(), B.size(), [&](size_t i, size_t j) {
+      std::vector<int> fa, fb;
+      for (int a : A) fa.push_back(topo::AtbFamily(my_.node(a).type));
+      for (int b : B) fb.push_back(topo::AtbFamily(golden_.node(b).type));
+      for (auto [i, j] : AlignSequences(fa, fb, [&](size_t i, size_t j) {
              return na[i] >= 0 && na[i] == nb[j] && my_.IsLeaf(A[i]) == golden_.IsLeaf(B[j]) &&
                     topo::AtbTypesCompatible(my_.node(A[i]).type, golden_.node(B[j]).type);
            }))
@@ -387,9 +393,10 @@ class Assembler {
       if (!links.OfMy(static_cast<int>(i))) continue;
       for (int p = my.node(static_cast<int>(i)).parent; p >= 0; p = my.node(p).parent) has_linked_below_[static_cast<size_t>(p)] = 1;
     }
+    // Nesting depth as GroupByOperation gives it: ATB 0 = top-level operation; torch = the
+    // number of dots in the module name (the model root is 0).
     for (size_t i = 0; i < n; ++i)
-      for (int p = my.node(static_cast<int>(i)).parent; p >= 0; p = my.node(p).parent)
-        if (links.OfMy(p)) ++depth_[i];
+      depth_[i] = my.kind() == DumpKind::kAtb ? my.nodes()[i].depth - 1 : my.nodes()[i].depth;
   }
 
   // Appends the OpPairs of one token pair, in my execution order.
