@@ -3,6 +3,7 @@
 #include "ait/topology_pairing.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -426,7 +427,7 @@ class Assembler {
           outs = ByStem(my_.Outputs(n, my_token, true), golden_.Outputs(l->golden, golden_token, true));
           break;
         case Scenario::kAtbAtb:
-          ins = ByStem(my_.Inputs(n, my_token), golden_.Inputs(l->golden, golden_token));
+          ins = InputsByOrderAndCount(n, my_.Inputs(n, my_token), l->golden, golden_.Inputs(l->golden, golden_token));
           outs = ByStem(my_.Outputs(mo, my_token), golden_.Outputs(go, golden_token));
           break;
         case Scenario::kAtbTorch:
@@ -470,6 +471,29 @@ class Assembler {
     p.golden_type = op.golden_type;
     p.match = op.match;
     return p;
+  }
+
+  // ATB vs ATB: the inputs that are not model weights (topology name `<model>_weight_<i>`,
+  // FORMATS.md 5.2), aligned in order by element count, so that inputs one side has more of
+  // (a quantized linear's scales) do not shift the rest; empty tensors are left out.
+  std::vector<FilePair> InputsByOrderAndCount(int m, std::vector<TensorFile> mine, int g, std::vector<TensorFile> golden) {
+    auto drop_weights = [](const topo::Node& node, std::vector<TensorFile>* files) {
+      std::erase_if(*files, [&](const TensorFile& f) {
+        size_t k = 0;
+        auto digits = std::string_view(f.stem).substr(8);  // "intensor" + K
+        std::from_chars(digits.data(), digits.data() + digits.size(), k);
+        return k < node.in_names.size() && node.in_names[k].find("_weight_") != std::string::npos;
+      });
+    };
+    drop_weights(my_.node(m), &mine);
+    drop_weights(golden_.node(g), &golden);
+    std::vector<int64_t> a, b;
+    for (const auto& f : mine) a.push_back(my_.Numel(f.path));
+    for (const auto& f : golden) b.push_back(golden_.Numel(f.path));
+    std::vector<FilePair> out;
+    for (auto [i, j] : AlignSequences(a.size(), b.size(), [&](size_t i, size_t j) { return a[i] > 0 && a[i] == b[j]; }))
+      out.push_back({mine[i], golden[j]});
+    return out;
   }
 
   // Each positional torch input with the ATB input of the same element count: the same index

@@ -1,12 +1,13 @@
 // Topology pairing on small synthetic dumps: ATB vs torch (tables, alignment, layers, -mf,
 // Linear + bias), float vs quant ATB, torch vs torch, locating dumps, tokens, bad input.
-// RealDumps.* run on real dumps when AIT_TOPO_GOLDEN / AIT_TOPO_MY name them
+// RealDumps.* run on real dumps when AIT_TOPO_* name them
 // (tests/python/test_pair_by_topology.py makes them).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 
+#include "ait/compare.h"
 #include "ait/topology_pairing.h"
 #include "compare/dump_topology.h"
 #include "compare/op_alignment.h"
@@ -477,6 +478,27 @@ TEST(PairByTopology, FloatAgainstQuantizedPairsLinearQuantWithLinearByTheOrigina
   EXPECT_EQ(ops0, 1u + 2 * 16 + 2);
 }
 
+TEST(PairByTopology, AtbAgainstAtbInputsSkipWeightsAndExtraScales) {
+  TempDir dir;
+  using testing::Leaf;
+  auto float_layer = EngineLayerOps();
+  float_layer[1].in_names = {"h", "M_weight_1"};
+  auto quant_layer = EngineLayerOps("LinearQuantOperation");
+  quant_layer[1] = Leaf("LinearQuantOperation", {W({8}), Act(testing::kHidden), W({8, 8}), W({8})}, {Act(testing::kHidden)});
+  quant_layer[1].in_names = {"M_weight_9", "h", "M_weight_1", "M_weight_2"};
+  WriteAtbDump(dir.path() / "float", EngineModel(1, float_layer));
+  WriteAtbDump(dir.path() / "quant", EngineModel(1, quant_layer), true, {"0", "1"}, "5151");
+  auto p = PairByTopology(dir.path() / "float", dir.path() / "quant", BuiltinOpMapping());
+  ASSERT_TRUE(p);
+  const OpPair* q = Find(*p, "LinearQuantOperation_1_1");
+  ASSERT_NE(q, nullptr);
+  ASSERT_EQ(q->inputs.size(), 1u);  // the activation only
+  EXPECT_TRUE(q->inputs[0].my_path.ends_with("after/intensor1.bin"));
+  EXPECT_TRUE(q->inputs[0].golden_path.ends_with("after/intensor0.bin"));
+  // Without names, inputs pair in order by element count.
+  EXPECT_EQ(Find(*p, "LinearQuantOperation_1_2")->inputs.size(), 2u);
+}
+
 TEST(PairByTopology, AtbPairsLeftUnpairedByTypeAreAligned) {
   TempDir dir;
   WriteAtbDump(dir.path() / "a", EngineModel(1, EngineLayerOps()));
@@ -763,21 +785,72 @@ TEST(TypesCompatible, TablesAndFamilies) {
 
 // --- real dumps (made by tests/python/test_pair_by_topology.py) -------------------------------------
 
-TEST(RealDumps, EngineAgainstHuggingFacePairsEveryModuleWithACounterpart) {
-  const char* golden = std::getenv("AIT_TOPO_GOLDEN");
-  const char* my = std::getenv("AIT_TOPO_MY");
-  if (!golden || !my) GTEST_SKIP() << "set AIT_TOPO_GOLDEN (torch dump) and AIT_TOPO_MY (engine dump)";
-  const int layers = std::getenv("AIT_TOPO_LAYERS") ? std::atoi(std::getenv("AIT_TOPO_LAYERS")) : 2;
-  auto p = PairByTopology(golden, my, BuiltinOpMapping());
-  ASSERT_TRUE(p);
-  std::set<std::string> tokens;
-  for (const auto& op : p->ops) tokens.insert(op.token_id);
-  ASSERT_FALSE(tokens.empty());
-  for (const auto& token : tokens) EXPECT_EQ(Summary(*p, token), TinyLlamaPairs(layers)) << "token " << token;
-  for (const auto& op : p->ops) {
-    EXPECT_FALSE(op.outputs.empty());
-    EXPECT_FALSE(op.inputs.empty()) << op.my_name;
+// Every tensor pair of `p` scored: the rows whose cosine similarity is below `min_cosine`.
+std::vector<std::string> PairsBelow(const OpPairing& p, double min_cosine) {
+  std::vector<TensorPair> pairs;
+  for (const auto& op : p.ops)
+    for (const auto* list : {&op.inputs, &op.outputs}) pairs.insert(pairs.end(), list->begin(), list->end());
+  std::vector<std::string> bad;
+  for (const auto& row : CompareAll(pairs, {})) {
+    if (row.golden && row.my && (row.golden->dtype == "torch.int8") != (row.my->dtype == "torch.int8")) continue;
+    if (!row.metrics || row.metrics->cosine_similarity < min_cosine)
+      bad.push_back(fmt::format("token {} {}: {}", row.pair.token_id, row.pair.label,
+                                row.metrics ? std::to_string(row.metrics->cosine_similarity) : row.fail_reason));
   }
+  return bad;
+}
+
+const char* Env(const char* name) { return std::getenv(name); }
+int Layers() { return Env("AIT_TOPO_LAYERS") ? std::atoi(Env("AIT_TOPO_LAYERS")) : 2; }
+
+TEST(RealDumps, EngineAgainstHuggingFacePairsEveryModuleWithACounterpart) {
+  if (!Env("AIT_TOPO_TORCH") || !Env("AIT_TOPO_ENGINE")) GTEST_SKIP() << "set AIT_TOPO_TORCH and AIT_TOPO_ENGINE";
+  for (bool engine_is_my : {true, false}) {
+    SCOPED_TRACE(engine_is_my ? "engine as my" : "engine as golden");
+    auto p = engine_is_my ? PairByTopology(Env("AIT_TOPO_TORCH"), Env("AIT_TOPO_ENGINE"), BuiltinOpMapping())
+                          : PairByTopology(Env("AIT_TOPO_ENGINE"), Env("AIT_TOPO_TORCH"), BuiltinOpMapping());
+    ASSERT_TRUE(p);
+    std::set<std::string> tokens;
+    for (const auto& op : p->ops) {
+      tokens.insert(op.token_id);
+      EXPECT_FALSE(op.outputs.empty());
+      EXPECT_FALSE(op.inputs.empty()) << op.my_name;
+    }
+    EXPECT_GE(tokens.size(), 2u);
+    if (engine_is_my) {
+      for (const auto& token : tokens) EXPECT_EQ(Summary(*p, token), TinyLlamaPairs(Layers())) << "token " << token;
+    }
+    // Both runs are fp32 with the same weights: every paired tensor must agree.
+    EXPECT_EQ(PairsBelow(*p, 0.9999), std::vector<std::string>{});
+  }
+}
+
+TEST(RealDumps, FloatAgainstQuantizedEngine) {
+  if (!Env("AIT_TOPO_ENGINE") || !Env("AIT_TOPO_QUANT")) GTEST_SKIP() << "set AIT_TOPO_ENGINE and AIT_TOPO_QUANT";
+  auto p = PairByTopology(Env("AIT_TOPO_ENGINE"), Env("AIT_TOPO_QUANT"), BuiltinOpMapping());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->strategy, "ATB vs ATB, different topologies (float vs quant rules + alignment)");
+  std::map<std::string, size_t> per_token;
+  for (const auto& op : p->ops) {
+    ++per_token[op.token_id];
+    EXPECT_EQ(op.match, "exact") << op.my_name;
+    if (op.my_type == "LinearQuantOperation") {
+      EXPECT_EQ(op.golden_type, "LinearOperation");
+    }
+  }
+  for (const auto& [token, n] : per_token) EXPECT_EQ(n, 1u + 16u * static_cast<size_t>(Layers()) + 2u) << token;
+  EXPECT_EQ(PairsBelow(*p, 0.99), std::vector<std::string>{});  // int8 weights aside
+}
+
+TEST(RealDumps, TorchAgainstTorch) {
+  if (!Env("AIT_TOPO_TORCH") || !Env("AIT_TOPO_TORCH2")) GTEST_SKIP() << "set AIT_TOPO_TORCH and AIT_TOPO_TORCH2";
+  auto p = PairByTopology(Env("AIT_TOPO_TORCH"), Env("AIT_TOPO_TORCH2"), BuiltinOpMapping());
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->strategy, "torch vs torch (modules of the same name)");
+  ASSERT_FALSE(p->ops.empty());
+  for (const auto& op : p->ops) EXPECT_EQ(op.my_name, op.golden_name);
+  EXPECT_NE(Find(*p, "root.model.layers.0.self_attn.q_proj", "1"), nullptr);
+  EXPECT_EQ(PairsBelow(*p, 0.9999), std::vector<std::string>{});
 }
 
 }  // namespace

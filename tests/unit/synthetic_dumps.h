@@ -127,6 +127,7 @@ struct AtbOp {
   std::vector<Shape> ins, outs;
   std::vector<AtbOp> children;  // a graph operation (layer) when not empty
   bool dumped = true;           // false: in the topology but without a tensor folder
+  std::vector<std::string> in_names;  // the topology's inTensors (written when not empty)
 };
 
 inline AtbOp Leaf(std::string type, std::vector<Shape> ins, std::vector<Shape> outs, json param = json::object()) {
@@ -202,8 +203,9 @@ inline void WriteAtbDump(const fs::path& root, const std::vector<AtbOp>& top, bo
     for (size_t i = 0; i < top.size(); ++i) write(top[i], proc / token / (std::to_string(i) + "_" + top[i].type), token);
   if (!with_json) return;
   std::function<json(const AtbOp&, const std::string&)> node = [&](const AtbOp& op, const std::string& ids) {
-    json j = {{"opName", op.children.empty() ? op.type + "_" + ids : op.type + "_" + ids}, {"opType", op.type},
+    json j = {{"opName", op.type + "_" + ids}, {"opType", op.type},
               {"param", op.param}};
+    if (!op.in_names.empty()) j["inTensors"] = op.in_names;
     if (!op.children.empty()) {
       j["nodes"] = json::array();
       for (size_t c = 0; c < op.children.size(); ++c) j["nodes"].push_back(node(op.children[c], ids + "_" + std::to_string(c)));
