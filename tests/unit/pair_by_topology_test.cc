@@ -94,16 +94,18 @@ std::vector<std::string> TinyLlamaPairs(int layers) {
 struct TinyLlama {
   TempDir dir;
   fs::path atb = dir.path() / "atb", torch = dir.path() / "torch";
-  explicit TinyLlama(int layers = 2, bool module_order = true) {
-    WriteAtbDump(atb, EngineModel(layers, EngineLayerOps()));
-    WriteTorchDump(torch, HfModel(layers), module_order ? HfModelOrder(layers) : std::vector<std::string>{});
+  // Tokens 0 and 1 when `two_tokens`, else token 0 only (fewer files to write).
+  explicit TinyLlama(bool two_tokens = false, int layers = 2, bool module_order = true) {
+    const std::vector<std::string> tokens = two_tokens ? std::vector<std::string>{"0", "1"} : std::vector<std::string>{"0"};
+    WriteAtbDump(atb, EngineModel(layers, EngineLayerOps()), true, tokens);
+    WriteTorchDump(torch, HfModel(layers), module_order ? HfModelOrder(layers) : std::vector<std::string>{}, tokens);
   }
 };
 
 // --- ATB vs torch ----------------------------------------------------------------------------
 
 TEST(PairByTopology, EngineAgainstHuggingFaceLlamaPairsEveryCounterpartInExecutionOrder) {
-  TinyLlama d;
+  TinyLlama d(/*two_tokens=*/true);
   auto p = PairByTopology(d.torch, d.atb, BuiltinOpMapping());
   ASSERT_TRUE(p);
   EXPECT_EQ(p->strategy, "ATB model vs torch model (topology + alignment)");
@@ -116,7 +118,7 @@ TEST(PairByTopology, EngineAgainstHuggingFaceLlamaPairsEveryCounterpartInExecuti
 }
 
 TEST(PairByTopology, OpPairsCarryNamesIdsLayersDepthsAndTensorPairs) {
-  TinyLlama d;
+  TinyLlama d(/*two_tokens=*/true);
   auto p = PairByTopology(d.torch, d.atb, BuiltinOpMapping());
   ASSERT_TRUE(p);
   const OpPair* q = Find(*p, "LinearOperation_2_1", "1");
@@ -189,7 +191,7 @@ TEST(PairByTopology, TorchAsMyAndAtbAsGoldenPairsTheSameWayRound) {
 
 TEST(PairByTopology, WithoutModuleOrderTheModelTreeOrderStillPairsCrossedModules) {
   // Registration order puts mlp.act_fn after down_proj: the alignment's later passes still find it.
-  TinyLlama d(2, /*module_order=*/false);
+  TinyLlama d(false, 2, /*module_order=*/false);
   auto p = PairByTopology(d.torch, d.atb, BuiltinOpMapping());
   ASSERT_TRUE(p);
   std::vector<std::string> got = Summary(*p), want = TinyLlamaPairs(2);
@@ -199,7 +201,7 @@ TEST(PairByTopology, WithoutModuleOrderTheModelTreeOrderStillPairsCrossedModules
 }
 
 TEST(PairByTopology, AcceptsEveryLevelOfBothDumps) {
-  TinyLlama d;
+  TinyLlama d(/*two_tokens=*/true);
   const fs::path atb_proc = d.atb / "ait_dump/tensors/0_4242", torch_proc = d.torch / "ait_dump/torch_tensors/cpu_777";
   for (const auto& [g, m] : std::vector<std::pair<fs::path, fs::path>>{
            {d.torch / "ait_dump", d.atb / "ait_dump"},
@@ -219,7 +221,8 @@ TEST(PairByTopology, AcceptsEveryLevelOfBothDumps) {
 
 TEST(PairByTopology, ReadsTheAtbStructureFromFoldersWhenTheModelJsonIsMissing) {
   TempDir dir;
-  WriteAtbDump(dir.path() / "atb", EngineModel(2, EngineLayerOps()), /*with_json=*/false);
+  WriteAtbDump(dir.path() / "atb", EngineModel(2, EngineLayerOps()), /*with_json=*/false, {"0"}, "4242",
+               /*kernels=*/true);
   WriteTorchDump(dir.path() / "torch", HfModel(2), HfModelOrder(2));
   auto p = PairByTopology(dir.path() / "torch", dir.path() / "atb", BuiltinOpMapping());
   ASSERT_TRUE(p);
@@ -266,7 +269,7 @@ TEST(PairByTopology, AnExtraAtbOperationIsSkipped) {
   WriteTorchDump(dir.path() / "torch", HfModel(2), HfModelOrder(2));
   auto p = PairByTopology(dir.path() / "torch", dir.path() / "atb", BuiltinOpMapping());
   ASSERT_TRUE(p);
-  EXPECT_EQ(p->ops.size(), 2 * TinyLlamaPairs(2).size());
+  EXPECT_EQ(p->ops.size(), TinyLlamaPairs(2).size());
   EXPECT_NE(Find(*p, "LinearOperation_1_14"), nullptr);  // down_proj, one slot later
   EXPECT_EQ(Find(*p, "LinearOperation_1_14")->golden_name, "root.model.layers.0.mlp.down_proj");
   EXPECT_TRUE(HasNote(*p, "1 CastOperation") || HasNote(*p, "2 CastOperation")) << Notes(*p);
@@ -309,11 +312,22 @@ TEST(PairByTopology, AnExtraOrFusedTorchModuleIsSkipped) {
 // --- layers ---------------------------------------------------------------------------------------
 
 TEST(DetectLayers, FindsRepeatedLayersInSmallModelsAndTheOriginalsRuleInLargeOnes) {
+  // Topologies only (layer detection reads no tensor file): nothing marked as dumped.
+  std::function<void(AtbOp&)> undumped = [&](AtbOp& op) {
+    op.dumped = false;
+    for (auto& c : op.children) undumped(c);
+  };
   for (int layers : {1, 2, 12}) {
     SCOPED_TRACE(layers);
     TempDir dir;
-    WriteAtbDump(dir.path() / "atb", EngineModel(layers, EngineLayerOps()), true, {"0"});
-    WriteTorchDump(dir.path() / "torch", HfModel(layers), {}, {"0"});
+    auto top = EngineModel(layers, EngineLayerOps());
+    for (auto& op : top) undumped(op);
+    WriteAtbDump(dir.path() / "atb", top, true, {"0"});
+    fs::create_directories(dir.path() / "atb/ait_dump/tensors/0_4242/0");
+    auto modules = HfModel(layers);
+    for (auto& m : modules) m.dumped = false;
+    fs::path proc = WriteTorchDump(dir.path() / "torch", modules, {}, {"0"});
+    fs::create_directories(proc / "0");
     auto atb = topo::DumpTree::Load(LocateDump(dir.path() / "atb"));
     auto torch = topo::DumpTree::Load(LocateDump(dir.path() / "torch"));
     std::string ta, tt;
@@ -457,7 +471,7 @@ TEST(PairByTopology, FloatAgainstQuantizedPairsLinearQuantWithLinearByTheOrigina
   WriteAtbDump(dir.path() / "float", EngineModel(2, EngineLayerOps()));
   auto quant = EngineLayerOps("LinearQuantOperation");
   quant.insert(quant.begin() + 1, testing::Leaf("DynamicQuantOperation", {Act(testing::kHidden)}, {Act(testing::kHidden)}));
-  WriteAtbDump(dir.path() / "quant", EngineModel(2, quant), true, {"0", "1"}, "5151");
+  WriteAtbDump(dir.path() / "quant", EngineModel(2, quant), true, {"0"}, "5151");
   auto p = PairByTopology(dir.path() / "float", dir.path() / "quant", BuiltinOpMapping());
   ASSERT_TRUE(p);
   EXPECT_EQ(p->strategy, "ATB vs ATB, different topologies (float vs quant rules + alignment)");
@@ -487,7 +501,7 @@ TEST(PairByTopology, AtbAgainstAtbInputsSkipWeightsAndExtraScales) {
   quant_layer[1] = Leaf("LinearQuantOperation", {W({8}), Act(testing::kHidden), W({8, 8}), W({8})}, {Act(testing::kHidden)});
   quant_layer[1].in_names = {"M_weight_9", "h", "M_weight_1", "M_weight_2"};
   WriteAtbDump(dir.path() / "float", EngineModel(1, float_layer));
-  WriteAtbDump(dir.path() / "quant", EngineModel(1, quant_layer), true, {"0", "1"}, "5151");
+  WriteAtbDump(dir.path() / "quant", EngineModel(1, quant_layer), true, {"0"}, "5151");
   auto p = PairByTopology(dir.path() / "float", dir.path() / "quant", BuiltinOpMapping());
   ASSERT_TRUE(p);
   const OpPair* q = Find(*p, "LinearQuantOperation_1_1");
@@ -514,7 +528,7 @@ TEST(PairByTopology, AtbPairsLeftUnpairedByTypeAreAligned) {
 TEST(PairByTopology, SameAtbTopologyOrNoTopologyIsLeftToPathPairing) {
   TempDir dir;
   WriteAtbDump(dir.path() / "a", EngineModel(2, EngineLayerOps()));
-  WriteAtbDump(dir.path() / "b", EngineModel(2, EngineLayerOps()), true, {"0", "1"}, "999");
+  WriteAtbDump(dir.path() / "b", EngineModel(2, EngineLayerOps()), true, {"0"}, "999");
   EXPECT_FALSE(PairByTopology(dir.path() / "a", dir.path() / "b", BuiltinOpMapping()));
   WriteAtbDump(dir.path() / "c", EngineModel(2, EngineLayerOps("LinearQuantOperation")), /*with_json=*/false);
   EXPECT_FALSE(PairByTopology(dir.path() / "a", dir.path() / "c", BuiltinOpMapping()));
@@ -527,7 +541,7 @@ TEST(PairByTopology, SameAtbTopologyOrNoTopologyIsLeftToPathPairing) {
 TEST(PairByTopology, TorchAgainstTorchPairsModulesOfTheSameName) {
   TempDir dir;
   auto modules = HfModel(2);
-  WriteTorchDump(dir.path() / "cpu", modules, HfModelOrder(2));
+  WriteTorchDump(dir.path() / "cpu", modules, HfModelOrder(2), {"0", "1"});
   modules.erase(std::remove_if(modules.begin(), modules.end(),
                                [](const TorchModule& m) { return m.name == "root.model.layers.1.mlp.act_fn"; }),
                 modules.end());
@@ -593,7 +607,7 @@ TEST(PairByTopology, NoCommonTokenIsAnError) {
 }
 
 TEST(PairByTopology, MissingFilesSkipAnOperationForThatTokenOnly) {
-  TinyLlama d;
+  TinyLlama d(/*two_tokens=*/true);
   fs::remove_all(d.torch / "ait_dump/torch_tensors/cpu_777/1/root.model.layers.0.self_attn.q_proj");
   fs::remove(d.atb / "ait_dump/tensors/0_4242/1/1_LlamaLayer/9_LinearOperation/after/outtensor0.bin");
   fs::remove(d.atb / "ait_dump/tensors/0_4242/0/1_LlamaLayer/2_LinearOperation/after/intensor0.bin");
@@ -622,7 +636,7 @@ TEST(PairByTopology, OperationsOfTheTopologyWithoutFoldersAreNoted) {
 TEST(PairByTopology, FolderIdsThatDisagreeWithTheOpNamesAreMatchedByTypeAndRank) {
   TinyLlama d;
   // Real ATB may number top-level folders with a process-wide counter: shift them by 10.
-  for (const char* token : {"0", "1"}) {
+  for (const char* token : {"0"}) {
     fs::path t = d.atb / "ait_dump/tensors/0_4242" / token;
     std::vector<fs::path> entries(fs::directory_iterator(t), fs::directory_iterator{});
     for (const auto& e : entries) {
@@ -640,7 +654,7 @@ TEST(PairByTopology, FolderIdsThatDisagreeWithTheOpNamesAreMatchedByTypeAndRank)
 }
 
 TEST(LocateDump, FindsTheProcessFolderKindTopologyAndTokens) {
-  TinyLlama d;
+  TinyLlama d(/*two_tokens=*/true);
   DumpLocation a = LocateDump(d.atb);
   EXPECT_EQ(a.kind, DumpKind::kAtb);
   EXPECT_EQ(a.process_dir.filename(), "0_4242");
@@ -685,8 +699,8 @@ TEST(PairByTopology, TorchAgainstSomethingElseOrWithoutModelTreeIsAnError) {
 }
 
 TEST(PairByTopology, BadTopologyFilesAreErrorsNamingTheFile) {
+  TinyLlama d;
   for (const std::string& bad : std::vector<std::string>{"{not json", "[1, 2]", std::string(200, '[')}) {
-    TinyLlama d;
     const fs::path file = d.atb / "ait_dump/model/4242/LlamaModel.json";
     WriteText(file, bad);
     std::string e = ErrorOf([&] { PairByTopology(d.torch, d.atb, BuiltinOpMapping()); });

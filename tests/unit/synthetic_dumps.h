@@ -177,24 +177,24 @@ inline std::vector<AtbOp> EngineModel(int layers, const std::vector<AtbOp>& laye
 }
 
 // Writes {root}/ait_dump/tensors/{dev}_{pid}/{token}/... for every token and, if `with_json`,
-// {root}/ait_dump/model/{pid}/LlamaModel.json. Leaf operations get a kernel folder too.
+// {root}/ait_dump/model/{pid}/LlamaModel.json. With `kernels`, leaf operations get a kernel
+// folder and an op_param.json too, as the probe writes them (more files: slower to write).
 inline void WriteAtbDump(const fs::path& root, const std::vector<AtbOp>& top, bool with_json = true,
-                         const std::vector<std::string>& tokens = {"0", "1"}, const std::string& pid = "4242") {
+                         const std::vector<std::string>& tokens = {"0"}, const std::string& pid = "4242",
+                         bool kernels = false) {
   const fs::path proc = root / "ait_dump" / "tensors" / ("0_" + pid);
   unsigned seed = 1;
   std::function<void(const AtbOp&, const fs::path&, const std::string&)> write = [&](const AtbOp& op, const fs::path& dir,
                                                                                      const std::string& token) {
     if (!op.dumped) return;
     for (size_t k = 0; k < op.ins.size(); ++k)
-      WriteBin(dir / "after" / ("intensor" + std::to_string(k) + ".bin"),
-                  RandomFloat32(AtbDims(op.ins[k], token), seed++));
+      WriteBin(dir / "after" / ("intensor" + std::to_string(k) + ".bin"), RandomFloat32(AtbDims(op.ins[k], token), seed++));
     for (size_t k = 0; k < op.outs.size(); ++k)
-      WriteBin(dir / "after" / ("outtensor" + std::to_string(k) + ".bin"),
-                  RandomFloat32(AtbDims(op.outs[k], token), seed++));
-    WriteText(dir / "op_param.json", op.param.dump() + "\n");
-    if (op.children.empty()) {  // a kernel below the leaf operation
-      WriteBin(dir / "0_Kernel" / "after" / "outtensor0.bin",
-                  RandomFloat32(AtbDims(op.outs[0], token), seed++));
+      WriteBin(dir / "after" / ("outtensor" + std::to_string(k) + ".bin"), RandomFloat32(AtbDims(op.outs[k], token), seed++));
+    if (kernels) {
+      WriteText(dir / "op_param.json", op.param.dump() + "\n");
+      if (op.children.empty())  // a kernel below the leaf operation
+        WriteBin(dir / "0_Kernel" / "after" / "outtensor0.bin", RandomFloat32(AtbDims(op.outs[0], token), seed++));
     }
     for (size_t c = 0; c < op.children.size(); ++c)
       write(op.children[c], dir / (std::to_string(c) + "_" + op.children[c].type), token);
@@ -279,7 +279,7 @@ inline std::vector<std::string> HfModelOrder(int layers) {
 // order of `modules`, hierarchy from the dotted names) and, per token, the module folders and
 // module_order.json (when `order` is not empty).
 inline fs::path WriteTorchDump(const fs::path& root, const std::vector<TorchModule>& modules,
-                               const std::vector<std::string>& order, const std::vector<std::string>& tokens = {"0", "1"},
+                               const std::vector<std::string>& order, const std::vector<std::string>& tokens = {"0"},
                                const std::string& device_pid = "cpu_777") {
   const fs::path proc = root / "ait_dump" / "torch_tensors" / device_pid;
   unsigned seed = 1000;
