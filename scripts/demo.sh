@@ -19,7 +19,7 @@ run() { printf '\n$ %s\n' "$*"; "$@"; }
 run "$PY" python/golden/hf_llama.py init --preset tiny --seed 7 --out "$OUT/model"
 PYTHONPATH="$BUILD/python" run "$PY" python/golden/hf_llama.py run --model "$OUT/model" --input-ids "$PROMPT" \
   --max-new-tokens "$STEPS" --dump-path "$OUT/golden" --token-range 0,1
-run "$BUILD/bin/ait" llm dump --type model layer tensor -o "$OUT/my" \
+run "$BUILD/bin/ait" llm dump --type model layer tensor -er 0,1 -o "$OUT/my" \
   --exec "$BUILD/bin/ait-engine run --model $OUT/model --input-ids $PROMPT --max-new-tokens $STEPS --dtype fp16 --perturb $FAULT"
 golden=$(ls -d "$OUT"/golden/ait_dump/torch_tensors/cpu_*)
 my=$(ls -d "$OUT"/my/ait_dump/tensors/0_*)

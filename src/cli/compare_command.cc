@@ -16,6 +16,7 @@
 #include "ait/op_mapping.h"
 #include "ait/pairing.h"
 #include "ait/report.h"
+#include "ait/topology_pairing.h"
 #include "args.h"
 #include "commands.h"
 
@@ -74,14 +75,21 @@ int CompareFiles(const std::string& golden, const std::string& my, const fs::pat
 // born, write CSV + JSON + HTML, print the summary and the root causes.
 int CompareFolders(const std::string& golden, const std::string& my, const fs::path& output, double threshold,
                    int threads, const OpMapping& mapping) {
-  (void)mapping;  // for the topology strategies (see below)
-  std::optional<OpPairing> ops;
   std::vector<TensorPair> report_pairs;  // the CSV's rows
 
-  // ---- Pairing strategy. LEAD: try the topology strategies here first, e.g.
-  //   ops = PairByTopology(golden, my, mapping);
-  // and, when they return an OpPairing, set report_pairs = OutputPairs(*ops) (the CSV then
-  // holds each operation's outputs). Path pairing below is the fallback. ----
+  // Topology first (ATB vs torch, float vs quantized ATB, torch vs torch); two dumps of one
+  // graph, or dumps without topology, are paired by relative path.
+  std::optional<OpPairing> ops = PairByTopology(golden, my, mapping);
+  if (ops) {
+    Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", ops->strategy, ops->golden_root.string(),
+        ops->my_root.string());
+    for (const std::string& note : ops->notes) Log(LogLevel::kWarning, "{}", note);
+    if (ops->ops.empty()) {
+      Log(LogLevel::kError, "{}: no operation of the my dump could be paired with the golden dump", ops->strategy);
+      return kExitFailure;
+    }
+    report_pairs = OutputPairs(*ops);
+  }
 
   if (!ops) {
     PairingResult pairing = PairByRelativePath(golden, my);

@@ -1,10 +1,30 @@
-"""`make demo`'s job: the generated fp16 dump with a planted fault, compared against the
-fp32 golden, must name the planted Linear as the first divergence on every token."""
+"""`make demo` (scripts/demo.sh): the Hugging Face fp32 golden against the engine in fp16 with
+a fault planted in layer 2's gate projection must name that operation, and its torch module,
+as the root cause. Also the generated ATB-layout dumps (tools/make_demo_dumps.cc): the planted
+Linear is the first divergence on every token."""
 import csv
+import json
+import os
 import pathlib
 import subprocess
 
-from conftest import build_program
+from conftest import BUILD, REPO, build_program
+
+
+def test_make_demo_names_the_planted_operation_and_its_torch_module(tmp_path):
+    r = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh"), str(BUILD)], cwd=REPO, capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "DEMO_DIR": str(tmp_path / "demo")})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert ("root cause #1: LinearOperation_2_9 [LinearOperation] vs golden root.model.layers.1.mlp.gate_proj "
+            "(token 0") in r.stdout
+    (summary,) = (tmp_path / "demo").glob("ait_cmp_summary_*.json")
+    causes = json.loads(summary.read_text())["root_causes"]
+    assert len(causes) == 1
+    assert (causes[0]["my_name"], causes[0]["golden_name"]) == ("LinearOperation_2_9",
+                                                                "root.model.layers.1.mlp.gate_proj")
+    assert causes[0]["tokens"] == ["0", "1"]
+    for suffix in ("csv", "html"):
+        assert f"{tmp_path / 'demo'}/ait_cmp_report_" in r.stdout and list((tmp_path / "demo").glob(f"*.{suffix}"))
 
 
 def test_demo_names_the_planted_operation(ait, tmp_path):
