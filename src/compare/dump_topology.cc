@@ -269,6 +269,7 @@ void DumpTree::LoadAtb() {
       static const std::vector<FolderEntry> kNone;
       const auto& entries = parent_resolved && entries_it != index.end() ? entries_it->second : kNone;
       std::map<std::string, int> rank_of_type;
+      std::set<const FolderEntry*> taken;  // a folder belongs to one node
       int64_t position = 0;
       for (const json& c : *it) {
         if (!c.is_object()) continue;
@@ -285,7 +286,8 @@ void DumpTree::LoadAtb() {
         n.parent = parent;
         n.depth = node(parent).depth + 1;
         const int rank = rank_of_type[n.type]++;
-        auto type_ok = [&](const FolderEntry& e) { return e.type == n.type || (!base.empty() && e.type == base); };
+        auto same_type = [&](const FolderEntry& e) { return e.type == n.type || (!base.empty() && e.type == base); };
+        auto type_ok = [&](const FolderEntry& e) { return !taken.count(&e) && same_type(e); };
         // The folder: by the id in the opName (7.4), by position among siblings (7.3), or as the
         // rank-th folder of this type (ids that disagree with the folders).
         const FolderEntry* chosen = nullptr;
@@ -297,11 +299,12 @@ void DumpTree::LoadAtb() {
         if (!chosen) {
           int k = 0;
           for (const auto& e : entries)
-            if (type_ok(e) && k++ == rank) chosen = &e;
+            if (same_type(e) && k++ == rank && !taken.count(&e)) chosen = &e;
         }
         const std::string& parent_id = node(parent).op_id;
         auto join = [&](int64_t id) { return parent_id.empty() ? std::to_string(id) : parent_id + "_" + std::to_string(id); };
         if (chosen) {
+          taken.insert(chosen);
           n.folder = chosen->rel;
           n.op_id = join(chosen->id);
         } else {
@@ -560,11 +563,9 @@ DumpLocation LocateDump(const fs::path& path) {
       p /= top;
       break;
     }
-  for (const char* step : {"tensors", "torch_tensors"})
-    if (fs::is_directory(p / step, ec)) {
-      p /= step;
-      break;
-    }
+  const bool atb = fs::is_directory(p / "tensors", ec), torch = fs::is_directory(p / "torch_tensors", ec);
+  if (atb && torch) Fail(p.string(), "holds both an ATB dump (tensors/) and a torch dump (torch_tensors/): name one of them");
+  if (atb || torch) p /= atb ? "tensors" : "torch_tensors";
   auto digit_children = [](const fs::path& dir) {
     std::vector<std::string> out;
     for (const fs::path& sub : topo::Subfolders(dir)) {

@@ -685,6 +685,12 @@ TEST(LocateDump, RejectsNonFoldersAndSeveralProcesses) {
   std::string e = ErrorOf([&] { LocateDump(dir.path() / "multi"); });
   EXPECT_NE(e.find("holds 2 process folders (0_1, 0_2): name one of them"), std::string::npos) << e;
   EXPECT_EQ(LocateDump(dir.path() / "multi/ait_dump/tensors/0_2").kind, DumpKind::kAtb);
+  // An ATB and a torch dump written to one output folder.
+  WriteAtbDump(dir.path() / "both", EngineModel(1, EngineLayerOps()), false);
+  WriteTorchDump(dir.path() / "both", HfModel(1), {});
+  e = ErrorOf([&] { LocateDump(dir.path() / "both"); });
+  EXPECT_NE(e.find("holds both an ATB dump (tensors/) and a torch dump (torch_tensors/)"), std::string::npos) << e;
+  EXPECT_EQ(LocateDump(dir.path() / "both/ait_dump/torch_tensors").kind, DumpKind::kTorch);
 }
 
 TEST(PairByTopology, TorchAgainstSomethingElseOrWithoutModelTreeIsAnError) {
