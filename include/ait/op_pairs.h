@@ -31,6 +31,7 @@ struct OpPairing {
   std::string strategy;                 // e.g. "ATB model vs torch model (topology + alignment)"
   std::filesystem::path golden_root, my_root;
   std::vector<std::string> notes;       // warnings worth showing: unpaired layers, skipped types...
+  bool broadcast = false;               // the original's ATB-vs-ATB batch rule applies (FORMATS.md 7.6)
 };
 
 }  // namespace ait

@@ -116,7 +116,7 @@ int CompareFolders(const std::string& golden, const std::string& my, const fs::p
 
   Progress progress("Comparing pairs");
   CompareOptions options;
-  options.broadcast = true;
+  options.broadcast = ops->broadcast;
   options.threads = threads;
   std::vector<CompareRow> rows =
       ScoreForAnalysis(report_pairs, *ops, options, [&](size_t done, size_t total) { progress.Update(done, total); });

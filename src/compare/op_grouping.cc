@@ -410,6 +410,7 @@ OpPairing GroupByOperation(const PairingResult& pairing) {
 
   OpPairing out;
   out.strategy = pairing.strategy + ", grouped by operation folder";
+  out.broadcast = true;
   out.golden_root = pairing.golden_root;
   out.my_root = pairing.my_root;
   for (const auto& [only, side] : {std::pair{&pairing.only_in_golden, "golden"}, std::pair{&pairing.only_in_my, "my"}})

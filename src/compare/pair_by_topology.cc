@@ -630,6 +630,7 @@ std::optional<OpPairing> PairByTopology(const fs::path& golden, const fs::path& 
 
   OpPairing pairing;
   pairing.strategy = strategy;
+  pairing.broadcast = scenario == Scenario::kAtbAtb;  // the original broadcasts ATB vs ATB only
   pairing.golden_root = g.process_dir;
   pairing.my_root = m.process_dir;
   const auto tokens = TokenPairs(m, g, &pairing.notes);

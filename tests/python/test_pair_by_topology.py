@@ -1,6 +1,6 @@
 """Topology pairing on real dumps: the reference engine dumped by `ait llm dump` (fp32 and
 w8a16) and the Hugging Face golden dumped by ait_llm.register_hook (twice). The pairing
-itself is checked by the RealDumps.* cases of the C++ unit tests (tests/unit/
+itself is checked by the DISABLED_RealDumps.* cases of the C++ unit tests (tests/unit/
 pair_by_topology_test.cc), which read the dumps named by AIT_TOPO_* and score every paired
 tensor: fp32 engine vs fp32 Hugging Face must agree pair by pair (cosine >= 0.9999), which
 only holds if every operation met its true counterpart.
@@ -64,8 +64,8 @@ def dumps(ait, ait_engine, tiny, tmp_path_factory):
 
 def run_gtest(case, env):
     tests = build_program("ait_unit_tests")
-    r = subprocess.run([tests, f"--gtest_filter=RealDumps.{case}"], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, **{k: str(v) for k, v in env.items()}})
+    r = subprocess.run([tests, "--gtest_also_run_disabled_tests", f"--gtest_filter=DISABLED_RealDumps.{case}"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, **{k: str(v) for k, v in env.items()}})
     assert r.returncode == 0, r.stdout[-6000:] + r.stderr[-2000:]
     assert "[  PASSED  ] 1 test." in r.stdout and "SKIPPED" not in r.stdout, r.stdout[-3000:]
 

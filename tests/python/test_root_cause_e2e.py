@@ -14,12 +14,13 @@ import csv
 import json
 import pathlib
 import re
+import sys
 
 import pytest
 
 from conftest import BUILD, REPO, run_checked
 
-PY = str(REPO / ".venv" / "bin" / "python")
+PY = sys.executable  # the venv's interpreter (transformers), as make python-test runs it
 HF_LLAMA = REPO / "python" / "golden" / "hf_llama.py"
 PROMPT = "1,17,42,99,200"
 TOKENS = 2
