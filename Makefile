@@ -11,7 +11,7 @@ FUZZ_SECONDS ?= 15
 all: build
 
 help:
-	@echo "make demo   install deps, build, run the demo compare on generated dumps"
+	@echo "make demo   install deps, build, dump the HF golden and the engine with a planted fault, compare: the root cause"
 	@echo "make test   install deps, build, run every test (unit, python, sanitizers, fuzz)"
 	@echo "make build  build only; the program lands at $(BUILD)/bin/ait"
 	@echo "make bench  run the benchmarks; results go to docs/PERFORMANCE.md by hand"
