@@ -30,8 +30,18 @@ py::bytes JsonTextToOnnxBytes(const std::string& text, int target_level, const s
       Fail(where, "target level must be -1 (all leaves), 0 (the root as one node) or a depth >= 1, got {}",
            target_level);
     nlohmann::json topology;
+    constexpr int kMaxDepth = 128;  // as the C++ file reader: deeper JSON would recurse that deep later
+    bool too_deep = false;
+    const nlohmann::json::parser_callback_t limit_depth = [&](int depth, nlohmann::json::parse_event_t event,
+                                                              nlohmann::json&) {
+      if ((event == nlohmann::json::parse_event_t::object_start ||
+           event == nlohmann::json::parse_event_t::array_start) && depth >= kMaxDepth)
+        too_deep = true;
+      return !too_deep;
+    };
     try {
-      topology = nlohmann::json::parse(text);
+      topology = nlohmann::json::parse(text, limit_depth);
+      if (too_deep) Fail(where, "JSON nested more than {} levels deep", kMaxDepth);
     } catch (const nlohmann::json::exception& e) {
       std::string_view what = e.what();  // "[json.exception.parse_error.101] parse error at ..."
       if (size_t end = what.find("] "); what.starts_with("[json.exception.") && end != what.npos)

@@ -72,7 +72,9 @@ Tensor ToWrite(const py::object& data, const std::optional<std::string>& dtype_n
     CheckedNumel(t.shape, ItemSize(t.dtype), "description");
     t.has_data = false;
   } else {
-    t = TensorView(py::cast<py::array>(data), dtype_name);
+    // A converted temporary would be freed while the view points into it: arrays only.
+    if (!py::isinstance<py::array>(data)) throw py::type_error("tensor data must be a numpy array");
+    t = TensorView(py::reinterpret_borrow<py::array>(data), dtype_name);
   }
   t.atb_format = atb_format;
   return t;

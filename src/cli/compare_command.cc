@@ -79,7 +79,16 @@ int CompareFolders(const std::string& golden, const std::string& my, const fs::p
 
   // Topology first (ATB vs torch, float vs quantized ATB, torch vs torch); two dumps of one
   // graph, or dumps without topology, are paired by relative path.
-  std::optional<OpPairing> ops = PairByTopology(golden, my, mapping);
+  // When the topology cannot be read (an unreadable model JSON, several {dev}_{pid} folders),
+  // relative-path pairing is tried before giving up, with the reason kept for the error.
+  std::optional<OpPairing> ops;
+  std::string topology_error;
+  try {
+    ops = PairByTopology(golden, my, mapping);
+  } catch (const Error& e) {
+    topology_error = e.what();
+    Log(LogLevel::kWarning, "topology pairing not possible ({}); pairing files by relative path", topology_error);
+  }
   if (ops) {
     Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", ops->strategy, ops->golden_root.string(),
         ops->my_root.string());
@@ -103,6 +112,10 @@ int CompareFolders(const std::string& golden, const std::string& my, const fs::p
     warn_unpaired(pairing.only_in_golden, "golden");
     warn_unpaired(pairing.only_in_my, "my");
     if (pairing.pairs.empty()) {
+      if (!topology_error.empty()) {
+        Log(LogLevel::kError, "{}", topology_error);
+        return kExitFailure;
+      }
       Log(LogLevel::kError,
           "no tensor file has the same relative path in both folders ({} in golden, {} in my). Both must be dumps "
           "of the same graph: the same `ait_dump`, `tensors/` or `{{dev}}_{{pid}}` level on each side.",
@@ -149,16 +162,21 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "Compare a golden dump with 'my' dump (or two tensor files) and score every pair.\n\n"
       "Modes, chosen by what the paths are:\n"
       "  two files    compare the two tensors (.bin, .npy, .pth/.pt, .safetensors; any dtypes)\n"
-      "  two folders  two dumps of the same graph: files paired by relative path, batch sizes\n"
-      "               broadcast or tiled along dim 0 as the original does\n\n"
-      "Folder compares then find where the error is born. Files are grouped into operations (each\n"
-      "{id}_{Type} or module folder: its intensor*/input* files are its inputs, its outtensor*/\n"
-      "output* files its outputs, kernels inside operations inside layers). A tensor is 'off' when\n"
+      "  two folders  paired by what they hold: an ATB/engine dump with its model topology vs a\n"
+      "               torch dump (model_tree.json): layers in order, operations to modules by\n"
+      "               op-type tables (-mf) and a type + size alignment; ATB float vs quantized\n"
+      "               topologies: the original's float-vs-quant rules; torch vs torch: modules\n"
+      "               of the same name; two dumps of one graph (or without topology): files by\n"
+      "               relative path, batch sizes broadcast or tiled along dim 0 as the original\n"
+      "               does. docs/COMPARE_PAIRING.md has every rule.\n\n"
+      "Folder compares then find where the error is born, per paired operation (its intensor*/\n"
+      "input* files are its inputs, its outtensor*/output* files its outputs; kernels inside\n"
+      "operations inside layers). A tensor is 'off' when\n"
       "its cosine similarity falls below --cosine-threshold, when its relative L2 error exceeds\n"
       "sqrt(2 (1 - threshold)) (a wrong scale), or when it holds NaN/inf the golden lacks. An\n"
-      "operation whose inputs are within threshold but whose output is off INTRODUCES the error\n"
-      "(so does one whose output turns NaN/inf from finite inputs, or one that amplifies an\n"
-      "incoming error more than 4x); one whose inputs are already off PROPAGATES it. The earliest\n"
+      "operation whose inputs are within threshold and whose output is off by a jump of more\n"
+      "than 4x their distance INTRODUCES the error (so does one whose output turns NaN/inf from\n"
+      "finite inputs, or one that amplifies an incoming error more than 4x); one whose inputs are already off PROPAGATES it. The earliest\n"
       "introducing operations, deepest first (a kernel over its operation over its layer), each\n"
       "named once with the tokens it shows in, are printed as root causes with their evidence.\n"
       "Rounding differences (fp16/bf16 vs fp32) stay far inside the default threshold.\n\n"
@@ -209,6 +227,9 @@ int RunCompare(const std::vector<std::string>& raw_args) {
                       : CompareFiles(golden, my, output);
   } catch (const Error& e) {
     Log(LogLevel::kError, "{}", e.what());
+    return kExitFailure;
+  } catch (const std::exception& e) {  // a bug or a system failure: still a message, not an abort
+    Log(LogLevel::kError, "compare failed: {}", e.what());
     return kExitFailure;
   }
 }

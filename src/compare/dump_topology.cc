@@ -94,7 +94,17 @@ json ReadJsonFile(const fs::path& file, std::string_view what) {
   if (size > kMaxJsonBytes) Fail(file.string(), "the {} is larger than {} bytes", what, kMaxJsonBytes);
   std::ifstream in(file, std::ios::binary);
   if (!in) Fail(file.string(), "cannot open the {}", what);
-  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  // Copying or comparing a json recurses once per level: refuse deep nesting while parsing.
+  constexpr int kMaxDepth = 128;
+  bool too_deep = false;
+  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
+        depth >= kMaxDepth)
+      too_deep = true;
+    return !too_deep;
+  };
+  json j = json::parse(in, limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) Fail(file.string(), "the {} is nested more than {} levels deep", what, kMaxDepth);
   if (j.is_discarded()) Fail(file.string(), "the {} is not valid JSON", what);
   return j;
 }

@@ -364,6 +364,30 @@ void LinkByModuleName(const DumpTree& my, const std::string& my_token, const Dum
                                  my_token, only_my, only_golden));
 }
 
+// Whether a torch dump's token folders hold folders that name no module of its model_tree.json
+// (API-mode folders such as `root.model.layers.0.mlp.silu`).
+bool HasFoldersOutsideTheTree(const DumpLocation& dump) {
+  if (dump.topology.empty()) return false;
+  using Json = nlohmann::json;
+  std::set<std::string> names;
+  const Json tree = topo::ReadJsonFile(dump.topology, "model_tree.json");
+  std::vector<const Json*> todo = {&tree};
+  while (!todo.empty()) {
+    const Json* node = todo.back();
+    todo.pop_back();
+    if (!node->is_object()) continue;
+    if (auto it = node->find("name"); it != node->end() && it->is_string()) names.insert(it->get<std::string>());
+    if (auto it = node->find("children"); it != node->end() && it->is_array())
+      for (const Json& child : *it) todo.push_back(&child);
+  }
+  for (const std::string& token : dump.tokens) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dump.process_dir / token, ec), end; !ec && it != end; it.increment(ec))
+      if (it->is_directory(ec) && !names.count(it->path().filename().string())) return true;
+  }
+  return false;
+}
+
 // --- tensor files per token -----------------------------------------------------------------------
 
 struct FilePair {
@@ -604,6 +628,9 @@ std::optional<OpPairing> PairByTopology(const fs::path& golden, const fs::path& 
   Scenario scenario;
   std::string strategy;
   if (g.kind == DumpKind::kTorch && m.kind == DumpKind::kTorch) {
+    // API-mode folders (`{module}.{function}[.N]`) are no modules of the tree: folders with
+    // the same name pair them, which is what relative-path pairing does.
+    if (HasFoldersOutsideTheTree(g) || HasFoldersOutsideTheTree(m)) return std::nullopt;
     scenario = Scenario::kTorchTorch;
     strategy = "torch vs torch (modules of the same name)";
   } else if (g.kind == DumpKind::kTorch || m.kind == DumpKind::kTorch) {

@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -127,23 +127,32 @@ bool WriteFileAtomically(const std::string& path, const char* head, size_t head_
 
 namespace {
 
-bool FileHolds(const std::string& path, const char* head, size_t head_size, const char* data, size_t size) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
+// Whether the open file `fd` holds exactly `head` then `data`. Read with pread(2), not
+// mmap: a file truncated meanwhile by someone else then reads short instead of raising
+// SIGBUS in the host process.
+bool FileHolds(int fd, const char* head, size_t head_size, const char* data, size_t size) {
   struct stat st {};
-  bool same = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == head_size + size;
-  if (same && head_size + size > 0) {
-    void* map = ::mmap(nullptr, head_size + size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (map == MAP_FAILED) {
-      same = false;
-    } else {
-      const char* bytes = static_cast<const char*>(map);
-      same = std::memcmp(bytes, head, head_size) == 0 && std::memcmp(bytes + head_size, data, size) == 0;
-      ::munmap(map, head_size + size);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != head_size + size)
+    return false;
+  constexpr size_t kChunk = size_t{1} << 20;
+  thread_local std::vector<char> buffer;
+  buffer.resize(kChunk);
+  const size_t total = head_size + size;
+  for (size_t offset = 0; offset < total;) {
+    const size_t want = std::min(kChunk, total - offset);
+    const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    for (size_t done = 0; done < static_cast<size_t>(n);) {  // the chunk may straddle head and data
+      const size_t at = offset + done;
+      const char* expected = at < head_size ? head + at : data + (at - head_size);
+      const size_t run = std::min(static_cast<size_t>(n) - done, at < head_size ? head_size - at : total - at);
+      if (std::memcmp(buffer.data() + done, expected, run) != 0) return false;
+      done += run;
     }
+    offset += static_cast<size_t>(n);
   }
-  ::close(fd);
-  return same;
+  return true;
 }
 
 }  // namespace
@@ -151,7 +160,12 @@ bool FileHolds(const std::string& path, const char* head, size_t head_size, cons
 bool LinkIfIdentical(const std::string& existing, const std::string& path, const char* head, size_t head_size,
                      const char* data, size_t size, ErrorReporter& errors) {
   static std::atomic<uint64_t> sequence{0};
-  if (!FileHolds(existing, head, head_size, data, size)) return false;
+  const int fd = ::open(existing.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct stat compared {};
+  const bool same = ::fstat(fd, &compared) == 0 && FileHolds(fd, head, head_size, data, size);
+  ::close(fd);
+  if (!same) return false;
   const size_t slash = path.rfind('/');
   const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".lnk." +
                           std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
@@ -159,10 +173,20 @@ bool LinkIfIdentical(const std::string& existing, const std::string& path, const
     if (errno != ENOENT || !MakeDirs(path.substr(0, slash), errors) || ::link(existing.c_str(), tmp.c_str()) != 0)
       return false;
   }
+  // `existing` may have been replaced between the comparison and the link: keep the link only
+  // if it is the very file compared.
+  struct stat linked {};
+  if (::lstat(tmp.c_str(), &linked) != 0 || linked.st_dev != compared.st_dev || linked.st_ino != compared.st_ino) {
+    ::unlink(tmp.c_str());
+    return false;
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return false;
   }
+  // When `path` already was a link to the same file, rename(2) succeeds without doing
+  // anything and the temporary name remains: remove it (its name is ours alone).
+  ::unlink(tmp.c_str());
   return true;
 }
 

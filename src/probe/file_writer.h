@@ -36,7 +36,8 @@ bool WriteFileAtomically(const std::string& path, const char* head, size_t head_
                          ErrorReporter& errors, int64_t delay_ms = 0);
 
 // Makes `path` a hard link to `existing` (through a temporary name and rename(2), replacing
-// `path`) when `existing` holds exactly `head` followed by `data`. Returns false, quietly and
+// `path`) when `existing` holds exactly `head` followed by `data` (compared with pread(2); the
+// link is kept only if it is the very file compared). Returns false, quietly and
 // without touching `path`, when the contents differ or a link cannot be made (another file
 // system, no hard links, too many links): the caller writes the file instead.
 // Missing folders of `path` are created (errors doing so are reported).

@@ -101,6 +101,11 @@ TEST(Dumper, IdenticalLargeTensorsAreHardLinkedChangedOnesWritten) {
                                std::string(reinterpret_cast<const char*>(weight.data()), n * sizeof(float));
   EXPECT_EQ(ReadFile(root / "1/1_LinearOperation/after/intensor1.bin"), expected);
 
+  // Saving a linked path again with the same bytes: still one file, no temporary left.
+  save(d, "0_1/0/1_LinearOperation/0_MatMul/after/intensor1.bin");
+  EXPECT_EQ(stat_of(root / "0/1_LinearOperation/0_MatMul/after/intensor1.bin").st_ino, first.st_ino);
+  EXPECT_EQ(FilesUnder(dir.path()).size(), 3u);
+
   weight[n / 2] += 1.0f;  // the same buffer now holds other bytes: a new file
   save(d, "0_1/2/1_LinearOperation/after/intensor1.bin");
   const auto changed = stat_of(root / "2/1_LinearOperation/after/intensor1.bin");

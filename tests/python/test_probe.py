@@ -485,7 +485,7 @@ def engine_cmd(engine, tiny, tokens, *extra):
 
 
 def temp_files(folder):
-    return [p for p in folder.rglob("*") if ".tmp." in p.name]
+    return [p for p in folder.rglob("*") if ".tmp." in p.name or ".lnk." in p.name]
 
 
 def test_two_processes_dump_into_one_folder(ait_engine, probe, tiny, tmp_path):

@@ -680,3 +680,15 @@ def test_original_import_path(core):
 
     assert atb_json_to_onnx is core.fitter.atb_json_to_onnx
     assert core.ext.__version__
+
+
+def test_the_raw_extension_refuses_what_it_cannot_hold_safely(core, tmp_path):
+    """The private module's entry points: a non-array payload is refused (a converted temporary
+    would be freed under the C++ view), and JSON nested deeper than the file reader allows is an
+    error naming the source, not a stack overflow later."""
+    import ait_llm._ait_core as raw
+    with pytest.raises(TypeError, match="numpy array"):
+        raw.write_tensors(str(tmp_path / "x.safetensors"), [("", [1, 2], None, [], 2)], "safetensors")
+    deep = '{"param": ' + "[" * 100000 + "]" * 100000 + "}"
+    with pytest.raises(core.io.AitError, match="deep.json: JSON nested more than 128 levels deep"):
+        raw.atb_json_text_to_onnx_bytes(deep, -1, "deep.json")

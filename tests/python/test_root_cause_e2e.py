@@ -169,3 +169,31 @@ def test_engine_fp16_vs_engine_w8a8_pairs_float_and_quant_topologies(ait, engine
     assert s["root_causes"] == [], r.stdout
     quant = by_type(scored(rows)).get(("LinearQuantOperation", "LinearOperation"), [])
     assert len(quant) == TOKENS * 2 * 7, r.stdout
+
+
+API_DUMP = """
+import sys
+sys.path.insert(0, {golden!r})
+import hf_llama
+from ait_llm import DumpConfig, register_hook
+model = hf_llama.load_model({model!r}, {dtype!r})
+register_hook(model, DumpConfig(dump_path={out!r}, token_range=[0], mode=["module", "api"]))
+hf_llama.greedy_decode(model, [1, 17, 42], 1)
+"""
+
+
+def test_torch_vs_torch_with_api_folders_pairs_them_too(ait, hf_model, tmp_path):
+    """mode=["module", "api"] dumps hold `{module}.{function}` folders beside the modules: they
+    pair by name as well (the tree alone would leave them out)."""
+    dumps = {}
+    for dtype in ("fp32", "bf16"):
+        script = API_DUMP.format(golden=str(HF_LLAMA.parent), model=str(hf_model), dtype=dtype,
+                                 out=str(tmp_path / dtype))
+        run_checked(PY, "-c", script, env={"PYTHONPATH": BUILD / "python"}, timeout=300)
+        dumps[dtype] = only_dir(tmp_path / dtype, "ait_dump/torch_tensors/cpu_*")
+    r, s, rows = compare(ait, dumps["fp32"], dumps["bf16"], tmp_path / "out")
+    good = scored(rows)
+    api = [row for row in good if "silu" in row["my_op_name"] or "matmul" in row["my_op_name"]]
+    assert api, r.stdout
+    assert {row["my_op_name"] for row in good} >= {"root.model.layers.0.mlp.down_proj", "root.lm_head"}
+    assert s["root_causes"] == [], r.stdout

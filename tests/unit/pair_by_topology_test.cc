@@ -737,6 +737,18 @@ TEST(PairByTopology, DeeplyNestedTopologiesAreRefused) {
   EXPECT_NE(e.find("nested more than"), std::string::npos) << e;
 }
 
+// Valid JSON nested a million levels deep inside a param: refused while parsing, before any
+// copy or comparison could recurse that deep.
+TEST(PairByTopology, DeepValidJsonInAParamIsRefusedNotACrash) {
+  TinyLlama d;
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  WriteText(d.atb / "ait_dump/model/4242/LlamaModel.json",
+            R"({"modelName": "M", "nodes": [{"opName": "X_0", "opType": "X", "param": )" + deep + "}]}");
+  std::string e = ErrorOf([&] { PairByTopology(d.torch, d.atb, BuiltinOpMapping()); });
+  EXPECT_NE(e.find("nested more than"), std::string::npos) << e;
+  EXPECT_NE(e.find("LlamaModel.json"), std::string::npos) << e;
+}
+
 TEST(PairByTopology, HostileModuleNamesNeverLeaveTheTokenFolder) {
   TempDir dir;
   WriteAtbDump(dir.path() / "atb", EngineModel(1, EngineLayerOps()), true, {"0"});
