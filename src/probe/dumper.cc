@@ -1,5 +1,9 @@
 #include "probe/dumper.h"
 
+// Header-only: the probe is preloaded into other programs and must not need libxxhash there.
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,28 +107,32 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
     // (and without holding a duplicate of weights-sized tensors). Still temp + rename.
     const std::string path = config_.root + "tensors/" + file_path;
     const char* bytes = static_cast<const char*>(data);
-    std::string key;
-    if (config_.link_duplicates) {
-      // The same buffer is saved again at kernel level, and weights again every token: when
-      // the bytes are those of a file already written, link to it instead of copying them.
-      key = std::to_string(reinterpret_cast<uintptr_t>(data)) + ':' + std::to_string(payload) + ':' + header;
-      std::string existing;
-      {
-        std::lock_guard<std::mutex> lock(written_mu_);
-        if (auto it = written_.find(key); it != written_.end()) existing = it->second;
-      }
-      if (!existing.empty() && existing != path &&
-          LinkIfIdentical(existing, path, header.data(), header.size(), bytes, payload, errors_)) {
-        AIT_PROBE_LOG(log_, LogLevel::kDebug, "linked " + path + " to identical " + existing);
-        return;
-      }
+    if (!config_.link_duplicates) {
+      WriteFileAtomically(path, header.data(), header.size(), bytes, payload, errors_, config_.test_write_delay_ms);
+      return;
     }
-    if (WriteFileAtomically(path, header.data(), header.size(), bytes, payload, errors_,
-                            config_.test_write_delay_ms) &&
-        !key.empty()) {
+    // The same buffer is saved again at kernel level, and weights again every token: when the
+    // bytes hash as those of a file this process wrote from the same buffer with the same
+    // header, and that name still is that file, link to it instead of copying them again.
+    const std::string key =
+        std::to_string(reinterpret_cast<uintptr_t>(data)) + ':' + std::to_string(payload) + ':' + header;
+    const XXH128_hash_t hash = XXH3_128bits(bytes, payload);
+    Written before;
+    {
+      std::lock_guard<std::mutex> lock(written_mu_);
+      if (auto it = written_.find(key); it != written_.end()) before = it->second;
+    }
+    if (!before.path.empty() && before.path != path && before.hash_low == hash.low64 &&
+        before.hash_high == hash.high64 && LinkToSameFile(before.path, before.id, path, errors_)) {
+      AIT_PROBE_LOG(log_, LogLevel::kDebug, "linked " + path + " to identical " + before.path);
+      return;
+    }
+    FileId id;
+    if (WriteFileAtomically(path, header.data(), header.size(), bytes, payload, errors_, config_.test_write_delay_ms,
+                            &id)) {
       std::lock_guard<std::mutex> lock(written_mu_);
       if (written_.size() >= kMaxLinkCandidates) written_.clear();
-      written_[key] = path;
+      written_[key] = Written{path, id, hash.low64, hash.high64};
     }
     return;
   }

@@ -93,10 +93,15 @@ class Dumper {
   std::string stats_dir_;                   // guarded by mu_
   std::map<std::string, uint64_t> csv_lines_;  // guarded by mu_: lines in each IO CSV
 
-  // Large tensors already on disk, by host buffer, size and .bin header -> the file holding
-  // them (config_.link_duplicates). Only a hint: contents are compared before linking.
+  // Large tensors already on disk, by host buffer, size and .bin header -> the file written
+  // and the 128-bit hash of the bytes it holds (config_.link_duplicates).
+  struct Written {
+    std::string path;
+    FileId id;
+    uint64_t hash_low = 0, hash_high = 0;
+  };
   std::mutex written_mu_;
-  std::unordered_map<std::string, std::string> written_;  // guarded by written_mu_
+  std::unordered_map<std::string, Written> written_;  // guarded by written_mu_
 };
 
 }  // namespace ait::probe

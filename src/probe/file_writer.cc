@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -98,7 +97,7 @@ bool WriteFileAtomically(const std::string& path, const char* data, size_t size,
 }
 
 bool WriteFileAtomically(const std::string& path, const char* head, size_t head_size, const char* data, size_t size,
-                         ErrorReporter& errors, int64_t delay_ms) {
+                         ErrorReporter& errors, int64_t delay_ms, FileId* id) {
   static std::atomic<uint64_t> sequence{0};
   const size_t slash = path.rfind('/');
   const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".tmp." +
@@ -111,6 +110,10 @@ bool WriteFileAtomically(const std::string& path, const char* head, size_t head_
   }
   const bool written = WriteAll(fd, head, head_size) && WriteAll(fd, data, size);
   const int write_errno = errno;
+  if (id != nullptr) {
+    struct stat st {};
+    *id = ::fstat(fd, &st) == 0 ? FileId{st.st_dev, st.st_ino} : FileId{};
+  }
   if (::close(fd) != 0 || !written) {
     errors.Report(ErrorKind::kWrite, "cannot write '" + tmp + "': " + ErrnoText(written ? errno : write_errno));
     ::unlink(tmp.c_str());
@@ -125,47 +128,9 @@ bool WriteFileAtomically(const std::string& path, const char* head, size_t head_
   return true;
 }
 
-namespace {
-
-// Whether the open file `fd` holds exactly `head` then `data`. Read with pread(2), not
-// mmap: a file truncated meanwhile by someone else then reads short instead of raising
-// SIGBUS in the host process.
-bool FileHolds(int fd, const char* head, size_t head_size, const char* data, size_t size) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != head_size + size)
-    return false;
-  constexpr size_t kChunk = size_t{1} << 20;
-  thread_local std::vector<char> buffer;
-  buffer.resize(kChunk);
-  const size_t total = head_size + size;
-  for (size_t offset = 0; offset < total;) {
-    const size_t want = std::min(kChunk, total - offset);
-    const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    for (size_t done = 0; done < static_cast<size_t>(n);) {  // the chunk may straddle head and data
-      const size_t at = offset + done;
-      const char* expected = at < head_size ? head + at : data + (at - head_size);
-      const size_t run = std::min(static_cast<size_t>(n) - done, at < head_size ? head_size - at : total - at);
-      if (std::memcmp(buffer.data() + done, expected, run) != 0) return false;
-      done += run;
-    }
-    offset += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-}  // namespace
-
-bool LinkIfIdentical(const std::string& existing, const std::string& path, const char* head, size_t head_size,
-                     const char* data, size_t size, ErrorReporter& errors) {
+bool LinkToSameFile(const std::string& existing, const FileId& id, const std::string& path, ErrorReporter& errors) {
   static std::atomic<uint64_t> sequence{0};
-  const int fd = ::open(existing.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
-  struct stat compared {};
-  const bool same = ::fstat(fd, &compared) == 0 && FileHolds(fd, head, head_size, data, size);
-  ::close(fd);
-  if (!same) return false;
+  if (id == FileId{}) return false;
   const size_t slash = path.rfind('/');
   const std::string tmp = path.substr(0, slash + 1) + "." + path.substr(slash + 1) + ".lnk." +
                           std::to_string(::getpid()) + "." + std::to_string(sequence.fetch_add(1));
@@ -173,10 +138,10 @@ bool LinkIfIdentical(const std::string& existing, const std::string& path, const
     if (errno != ENOENT || !MakeDirs(path.substr(0, slash), errors) || ::link(existing.c_str(), tmp.c_str()) != 0)
       return false;
   }
-  // `existing` may have been replaced between the comparison and the link: keep the link only
-  // if it is the very file compared.
+  // `existing` may have been replaced since it was written: keep the link only if it is the
+  // very file written.
   struct stat linked {};
-  if (::lstat(tmp.c_str(), &linked) != 0 || linked.st_dev != compared.st_dev || linked.st_ino != compared.st_ino) {
+  if (::lstat(tmp.c_str(), &linked) != 0 || !(FileId{linked.st_dev, linked.st_ino} == id)) {
     ::unlink(tmp.c_str());
     return false;
   }

@@ -27,22 +27,28 @@ namespace ait::probe {
 // mkdir -p with mode 0750. `dir` is absolute.
 bool MakeDirs(const std::string& dir, ErrorReporter& errors);
 
+// Which file a name refers to.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
 // Writes `size` bytes to `path` (absolute) through a temporary file and rename(2); replaces
 // an existing file. `delay_ms` (tests only) sleeps between writing and renaming.
 bool WriteFileAtomically(const std::string& path, const char* data, size_t size, ErrorReporter& errors,
                          int64_t delay_ms = 0);
-// The same for a file made of two pieces, `head` then `data` (either may be empty).
+// The same for a file made of two pieces, `head` then `data` (either may be empty); `id`, when
+// given, receives the file written.
 bool WriteFileAtomically(const std::string& path, const char* head, size_t head_size, const char* data, size_t size,
-                         ErrorReporter& errors, int64_t delay_ms = 0);
+                         ErrorReporter& errors, int64_t delay_ms = 0, FileId* id = nullptr);
 
 // Makes `path` a hard link to `existing` (through a temporary name and rename(2), replacing
-// `path`) when `existing` holds exactly `head` followed by `data` (compared with pread(2); the
-// link is kept only if it is the very file compared). Returns false, quietly and
-// without touching `path`, when the contents differ or a link cannot be made (another file
-// system, no hard links, too many links): the caller writes the file instead.
-// Missing folders of `path` are created (errors doing so are reported).
-bool LinkIfIdentical(const std::string& existing, const std::string& path, const char* head, size_t head_size,
-                     const char* data, size_t size, ErrorReporter& errors);
+// `path`) when `existing` still is the file `id` (the one the caller wrote). Returns false,
+// quietly and without touching `path`, otherwise or when a link cannot be made (another file
+// system, no hard links, too many links): the caller writes the file instead. Missing folders
+// of `path` are created (errors doing so are reported).
+bool LinkToSameFile(const std::string& existing, const FileId& id, const std::string& path, ErrorReporter& errors);
 
 // Appends `bytes` to `path` with one write(2), creating the file (and folders) if needed.
 bool AppendToFile(const std::string& path, const std::string& bytes, ErrorReporter& errors);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -118,6 +119,22 @@ TEST(Dumper, IdenticalLargeTensorsAreHardLinkedChangedOnesWritten) {
   save(d, "0_1/0/1_LinearOperation/after/intensor1.bin");
   EXPECT_EQ(ReadFile(root / "1/1_LinearOperation/after/intensor1.bin"), expected);
   EXPECT_EQ(FilesUnder(dir.path()).size(), 4u);  // no temporary left behind
+
+  // A file replaced behind the probe's back (same name, another inode) is never linked to.
+  {
+    TempDir other;
+    Dumper e(DumpConfig(other));
+    save(e, "0_1/0/1_LinearOperation/after/intensor1.bin");
+    const fs::path first_file = other.path() / "ait_dump/tensors/0_1/0/1_LinearOperation/after/intensor1.bin";
+    const fs::path replacement = other.path() / "replacement";
+    { std::ofstream(replacement) << "not the tensor"; }
+    fs::rename(replacement, first_file);
+    save(e, "0_1/1/1_LinearOperation/after/intensor1.bin");
+    const fs::path second = other.path() / "ait_dump/tensors/0_1/1/1_LinearOperation/after/intensor1.bin";
+    EXPECT_NE(stat_of(second).st_ino, stat_of(first_file).st_ino);
+    EXPECT_EQ(ReadFile(second).size(), Header(dims.c_str(), n * sizeof(float)).size() + n * sizeof(float));
+    EXPECT_EQ(FilesUnder(other.path()).size(), 2u);
+  }
 
   // AIT_DUMP_LINK_DUPLICATES=0: always a copy.
   TempDir plain;
