@@ -117,37 +117,37 @@ echo
 echo "== full tensor dump throughput vs dd =="
 # Every input and output of every operation and kernel of 2 tokens (weights included): the
 # dump's time beyond a plain run, against dd writing as many bytes from /dev/zero.
-DUMP_DIR="$ENGINE_DATA/dump-full"
-rm -rf "$DUMP_DIR"
+# Every timed run writes a fresh folder (or file) and all of them are deleted only after the
+# measurements: for a minute or more after thousands of files are deleted, ext4 slows down
+# creating new ones (profiles show `recently_deleted` in ext4_create/ext4_mkdir), which would
+# charge the dump for the benchmark's own clean-up. dd gets the same treatment.
+OUT_BASE="$ENGINE_DATA/dump-runs"
+mkdir -p "$OUT_BASE"
 full_cmd="$BUILD/bin/ait-engine run --model $SMALL --input-ids $PROMPT --max-new-tokens 2"
 t_run=$(for i in 1 2 3; do time_it "$BUILD/bin/ait-engine" run --model "$SMALL" --input-ids $PROMPT --max-new-tokens 2; done | min)
-# fastest N PREP CMD...: the best wall time of N runs of CMD, each after PREP (untimed) and
-# a sync, so earlier writes do not weigh on it.
+# fastest N CMD...: the best wall time of N runs of CMD, each after a sync, so earlier writes
+# do not weigh on it. CMD gets a fresh output path as its last argument.
 fastest() {
-  local n=$1 prep=$2 best= t
-  shift 2
+  local n=$1 best= t
+  shift
   for _ in $(seq "$n"); do
-    $prep; sync
-    t=$(time_it "$@")
+    sync
+    t=$(time_it "$@" "$(mktemp -u -p "$OUT_BASE")")
     if [ -z "$best" ] || [ "$(calc "$t < $best")" = 1 ]; then best=$t; fi
   done
   echo "$best"
 }
-dump_full() { "$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$DUMP_DIR" -er 0,1 -l error; }
-clear_dump() { rm -rf "$DUMP_DIR"; }
-t_full=$(fastest 2 clear_dump dump_full)
+dump_full() { "$BUILD/bin/ait" llm dump --exec "$full_cmd" -o "$1" -er 0,1 -l error; }
+dump_full "$OUT_BASE/sizes" >/dev/null 2>&1  # untimed: what a full dump holds
 # Logical bytes (every file counted, as a reader sees them) and the bytes really written:
 # identical large tensors are hard links (AIT_DUMP_LINK_DUPLICATES, docs/PROBE.md).
-dump_bytes=$(du -sbl "$DUMP_DIR/ait_dump/tensors" | cut -f1)
-dump_physical=$(du -sb "$DUMP_DIR/ait_dump/tensors" | cut -f1)
-dump_files=$(find "$DUMP_DIR/ait_dump/tensors" -name '*.bin' | wc -l)
-clear_dump
+dump_bytes=$(du -sbl "$OUT_BASE/sizes/ait_dump/tensors" | cut -f1)
+dump_physical=$(du -sb "$OUT_BASE/sizes/ait_dump/tensors" | cut -f1)
+dump_files=$(find "$OUT_BASE/sizes/ait_dump/tensors" -name '*.bin' | wc -l)
+t_full=$(fastest 2 dump_full)
 t_dump=$(calc "$t_full - $t_run")
-mkdir -p "$ENGINE_DATA"
-dd_same() { dd if=/dev/zero of="$ENGINE_DATA/dd.out" bs=1M count=$((dump_bytes / 1048576)) status=none; }
-clear_dd() { rm -f "$ENGINE_DATA/dd.out"; }
-t_dd=$(fastest 2 clear_dd dd_same)
-clear_dd
+dd_same() { dd if=/dev/zero of="$1" bs=1M count=$((dump_bytes / 1048576)) status=none; }
+t_dd=$(fastest 2 dd_same)
 printf 'dump: %d tensor files, %.0f MiB; dump time beyond the plain run %.3f s; dd of the same bytes %.3f s\n' \
   "$dump_files" "$(calc "$dump_bytes / 1048576")" "$t_dump" "$t_dd"
 printf 'dump throughput %.0f MiB/s vs dd from /dev/zero %.0f MiB/s = %.0f%% of dd (goal >= 50%%)\n' \
@@ -156,8 +156,8 @@ printf 'of the dump %.0f MiB were written and %.0f MiB hard-linked to identical 
   "$(calc "$dump_physical / 1048576")" "$(calc "($dump_bytes - $dump_physical) / 1048576")"
 AIT_DUMP_LINK_DUPLICATES=0
 export AIT_DUMP_LINK_DUPLICATES
-t_copy=$(fastest 2 clear_dump dump_full)
-clear_dump
+t_copy=$(fastest 2 dump_full)
 unset AIT_DUMP_LINK_DUPLICATES
+rm -rf "$OUT_BASE"
 printf 'with AIT_DUMP_LINK_DUPLICATES=0 (every byte written): dump time beyond the plain run %.3f s = %.0f%% of dd\n' \
   "$(calc "$t_copy - $t_run")" "$(calc "100 * $t_dd / ($t_copy - $t_run)")"
