@@ -17,7 +17,7 @@ fi
 build=$1
 seconds=${2:-15}
 case $seconds in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx}
+targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology}
 out=$build/fuzz
 work=$(mktemp -d "${TMPDIR:-/tmp}/ait-fuzz.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
@@ -335,6 +335,19 @@ cat >"$work/dict/atb_onnx" <<'EOF'
 ":"
 ","
 EOF
+{ cat "$work/dict/atb_onnx"; cat <<'EOF'
+"\x0a--tree--\x0a"
+"\x0a--order--\x0a"
+"\"name\""
+"\"type\""
+"\"children\""
+"\"root\""
+"\"root.model.layers.0\""
+"\"LlamaDecoderLayer\""
+"\"Linear\""
+"\"LinearOperation\""
+EOF
+}  >"$work/dict/pair_topology"
 cat >"$work/dict/pth" <<'EOF'
 "#AIT"
 "PK\x03\x04"
@@ -408,6 +421,9 @@ for target in $targets; do
   mkdir -p "$corpus"
   seeds=$work/seeds/$target
   mkdir -p "$seeds"
+  if [ "$target" = pair_topology ]; then  # its seed: the synthetic dumps' own topology files
+    AIT_FUZZ_SEED_OUT="$seeds/seed000" "$exe" -runs=1 >/dev/null 2>&1 || true
+  fi
   log=$out/logs/$name.log
   len=${max_len[$target]:-16384}
   limit=-max_total_time=$seconds
