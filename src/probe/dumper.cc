@@ -339,16 +339,19 @@ void Dumper::ReportOverflowKernel(const std::string& kernel_path, int64_t execut
 
 void Dumper::PrepareFork() {
   mu_.lock();
+  written_mu_.lock();
   writer_.PrepareFork();
 }
 
 void Dumper::ParentAfterFork() {
   writer_.ParentAfterFork();
+  written_mu_.unlock();
   mu_.unlock();
 }
 
 void Dumper::ChildAfterFork() {
   writer_.ChildAfterFork();
+  written_mu_.unlock();
   mu_.unlock();
 }
 
