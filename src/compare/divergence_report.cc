@@ -21,22 +21,9 @@ json Opt(const std::optional<double>& v) { return v && std::isfinite(*v) ? json(
 // The operation an OpPair belongs to: a kernel `Op_1_2:MatMul` belongs to `Op_1_2`.
 std::string OperationOf(const OpPair& op) { return op.my_name.substr(0, op.my_name.find(':')); }
 
-json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
-  return json{{"index", index},
-              {"token_id", op.token_id},
-              {"my_name", op.my_name},
-              {"golden_name", op.golden_name},
-              {"my_type", op.my_type},
-              {"golden_type", op.golden_type},
-              {"op_id", op.op_id},
-              {"layer", op.layer},
-              {"depth", op.depth},
-              {"leaf", op.leaf},
-              {"verdict", std::string(VerdictName(d.verdict))},
-              {"cause", d.cause},
-              {"why", d.why},
-              {"root_cause", d.root_cause},
-              {"input_cosine", Opt(d.inputs.cosine)},
+// The evidence numbers of one operation, shared by its row and its root-cause entry.
+json Numbers(const OpDivergence& d) {
+  return json{{"input_cosine", Opt(d.inputs.cosine)},
               {"output_cosine", Opt(d.outputs.cosine)},
               {"input_max_relative_error", Opt(d.inputs.max_relative_error)},
               {"output_max_relative_error", Opt(d.outputs.max_relative_error)},
@@ -44,6 +31,25 @@ json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
               {"output_relative_l2", Opt(d.outputs.relative_l2)},
               {"output_nan", d.outputs.nan},
               {"output_inf", d.outputs.inf}};
+}
+
+json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
+  json row{{"index", index},
+           {"token_id", op.token_id},
+           {"my_name", op.my_name},
+           {"golden_name", op.golden_name},
+           {"my_type", op.my_type},
+           {"golden_type", op.golden_type},
+           {"op_id", op.op_id},
+           {"layer", op.layer},
+           {"depth", op.depth},
+           {"leaf", op.leaf},
+           {"verdict", std::string(VerdictName(d.verdict))},
+           {"cause", d.cause},
+           {"why", d.why},
+           {"root_cause", d.root_cause}};
+  row.update(Numbers(d));
+  return row;
 }
 
 std::string HtmlEscape(std::string_view s) {
@@ -266,21 +272,13 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
         {"operation_index", rc.op},
         {"cause", d.cause},
         {"why", d.why},
-        {"evidence",
-         json{{"input_cosine", Opt(d.inputs.cosine)},
-              {"output_cosine", Opt(d.outputs.cosine)},
-              {"input_max_relative_error", Opt(d.inputs.max_relative_error)},
-              {"output_max_relative_error", Opt(d.outputs.max_relative_error)},
-              {"input_relative_l2", Opt(d.inputs.relative_l2)},
-              {"output_relative_l2", Opt(d.outputs.relative_l2)},
-              {"output_nan", d.outputs.nan},
-              {"output_inf", d.outputs.inf},
-              {"inputs_scored", d.inputs.scored},
-              {"outputs_scored", d.outputs.scored},
-              {"worst_input", d.inputs.worst},
-              {"worst_output", d.outputs.worst},
-              {"cosine_threshold", r.cosine_threshold},
-              {"relative_l2_threshold", r.distance_threshold}}}});
+        {"evidence", Numbers(d)}});
+    causes.back()["evidence"].update(json{{"inputs_scored", d.inputs.scored},
+                                          {"outputs_scored", d.outputs.scored},
+                                          {"worst_input", d.inputs.worst},
+                                          {"worst_output", d.outputs.worst},
+                                          {"cosine_threshold", r.cosine_threshold},
+                                          {"relative_l2_threshold", r.distance_threshold}});
   }
   json op_rows = json::array();
   for (size_t i = 0; i < ops.ops.size(); ++i) op_rows.push_back(OpJson(i, ops.ops[i], r.ops[i]));

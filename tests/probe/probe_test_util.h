@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "probe/config.h"
+#include "test_util.h"
 
 namespace ait::probe::testing {
 
@@ -25,25 +26,11 @@ inline Config ConfigFrom(const std::map<std::string, std::string>& vars, const s
       cwd);
 }
 
-class TempDir {
+// The shared temp folder (tests/test_util.h) plus the form the CLI passes as ATB_OUTPUT_DIR.
+class TempDir : public ait::testing::TempDir {
  public:
-  TempDir() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("ait_probe_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  // The folder with a trailing '/', as the CLI passes ATB_OUTPUT_DIR.
-  std::string Out() const { return path_.string() + "/"; }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  // The folder with a trailing '/'.
+  std::string Out() const { return path().string() + "/"; }
 };
 
 inline std::string ReadFile(const std::filesystem::path& path) {
