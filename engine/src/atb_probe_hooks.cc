@@ -11,6 +11,7 @@
 #include "ait/atb_probe_abi.h"
 #include "ait/dtype.h"
 #include "ait/error.h"
+#include "ait/probe_env.h"
 
 namespace ait::engine {
 
@@ -218,7 +219,8 @@ void AtbProbeHooks::AfterKernel(const OpEvent& op, size_t kernel_index, std::str
     if (overflow) {
       const std::string path = fmt::format("{}:{}", OperationName(op.op, op.ids), kernel_name);
       atb::Probe::ReportOverflowKernel(path);
-      if (atb::Probe::IsOverflowStop()) Fail(path, "overflow (inf in an output); stopped because ATB_EXIT=1");
+      if (atb::Probe::IsOverflowStop())
+        Fail(path, "overflow (inf in an output); stopped because {}=1", probe_env::kExit);
     }
   }
 }

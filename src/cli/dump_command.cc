@@ -16,12 +16,14 @@
 #include "ait/error.h"
 #include "ait/atb_onnx.h"
 #include "ait/log.h"
+#include "ait/probe_env.h"
 #include "args.h"
 #include "commands.h"
 #include "probe_launch.h"
 
 namespace ait::cli {
 namespace fs = std::filesystem;
+namespace penv = ait::probe_env;
 namespace {
 
 const std::vector<OptionAlias> kDumpAliases = {
@@ -115,7 +117,7 @@ std::map<std::string, size_t> CountNewFiles(const fs::path& dir, fs::file_time_t
 // --type cpu_profiling: a Chrome trace per run folder this command wrote (an earlier run's,
 // already merged, is left alone), then the original's merge.
 void PostProcessCpuProfiling(const fs::path& root, fs::file_time_type since) {
-  const fs::path dir = root / "cpu_profiling";
+  const fs::path dir = root / penv::kCpuProfilingDir;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     Log(LogLevel::kWarning, "--type cpu_profiling: the command wrote no statistics ({} is missing)", dir.string());
@@ -131,11 +133,11 @@ void PostProcessCpuProfiling(const fs::path& root, fs::file_time_type since) {
     // A run folder is {TIMESTAMP} with the process id in pid.txt (the original's folders
     // were named by the pid).
     std::string pid_text = entry.path().filename().string();
-    if (std::ifstream in(entry.path() / "pid.txt"); in) std::getline(in, pid_text);
+    if (std::ifstream in(entry.path() / penv::kPidFile); in) std::getline(in, pid_text);
     int64_t pid = 0;
     if (!pid_text.empty() && pid_text.find_first_not_of("0123456789") == std::string::npos && pid_text.size() < 10)
       pid = std::stoll(pid_text);
-    const fs::path trace = entry.path() / "cpu_profiling_trace.json";
+    const fs::path trace = entry.path() / penv::kCpuProfilingTraceFile;
     const size_t events = WriteChromeTrace(files, trace, pid);
     MergeStatisticFiles(files);
     std::printf("CPU profile: %zu statistic files merged in %s; Chrome trace (%zu operations): %s\n", files.size(),
@@ -145,7 +147,7 @@ void PostProcessCpuProfiling(const fs::path& root, fs::file_time_type since) {
 
 // --type onnx: convert every topology JSON the probe listed in subprocess_info.txt.
 void PostProcessOnnx(const fs::path& sub_proc_dir) {
-  const fs::path list = sub_proc_dir / "subprocess_info.txt";
+  const fs::path list = sub_proc_dir / penv::kSubProcInfoFile;
   std::ifstream in(list);
   if (!in) {
     Log(LogLevel::kWarning, "--type onnx: the command reported no topology ({} is missing)", list.string());
@@ -185,14 +187,15 @@ void PrintDumpSummary(const fs::path& root, fs::file_time_type since) {
 
 int Dump(const std::vector<std::string>& raw) {
   CLI::App app(
-      "Run a command with the ATB probe preloaded and dump what its operations compute.\n\n"
-      "The command is split into words as a shell would (quotes work) but runs without a shell,\n"
-      "with LD_PRELOAD=libait_probe and the ATB_* variables set from the options below; an\n"
-      "ATB-style engine (real ATB, or ait-engine) then writes OUTPUT/ait_dump/:\n"
-      "  tensors/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin, layer/ and model/\n"
-      "  topology JSON, operation/kernel IO CSVs, cpu_profiling/, tiling/.\n"
-      "Exit status: the command's (128+N when it died of signal N); 2 for bad arguments, 1 when\n"
-      "it could not run.",
+      std::string("Run a command with the ATB probe preloaded and dump what its operations compute.\n\n"
+                  "The command is split into words as a shell would (quotes work) but runs without a shell,\n") +
+          "with " + penv::kLdPreload + "=libait_probe and the ATB_* variables set from the options below; an\n" +
+          "ATB-style engine (real ATB, or ait-engine) then writes OUTPUT/" + penv::kDumpDir + "/:\n" +
+          "  " + penv::kTensorsDir + "/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin, " + penv::kLayerDir +
+          "/ and " + penv::kModelDir + "/\n" +
+          "  topology JSON, operation/kernel IO CSVs, " + penv::kCpuProfilingDir + "/, " + penv::kTilingDir + "/.\n" +
+          "Exit status: the command's (128+N when it died of signal N); 2 for bad arguments, 1 when\n"
+          "it could not run.",
       "ait llm dump");
   app.formatter(std::make_shared<AliasFormatter>(kDumpAliases));
   app.get_formatter()->column_width(36);
@@ -216,13 +219,14 @@ int Dump(const std::vector<std::string>& raw) {
   app.add_option("--operation-name", opname, "operation type prefixes to save, e.g. self,linear (any case)");
   app.add_flag("--save-tiling", tiling, "also save each kernel's tiling data");
   app.add_option("--save-tensor-part", stp, "0 inputs, 1 outputs, 2 both")->capture_default_str();
-  app.add_option("--output", output, "output folder (ait_dump/ goes inside)")->capture_default_str();
+  app.add_option("--output", output, std::string("output folder (") + penv::kDumpDir + "/ goes inside)")
+      ->capture_default_str();
   app.add_option("--device-id", device, "save tensors of this device only");
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical (also the probe's)")
       ->capture_default_str();
   app.add_option("--probe-abi", abi,
-                 "probe flavour: auto (ATB_HOME_PATH's libatb.so decides, else ait-engine's), 0 old or 1 cxx11 "
-                 "string ABI")
+                 std::string("probe flavour: auto (") + penv::kAtbHomePath +
+                     "'s libatb.so decides, else ait-engine's), 0 old or 1 cxx11 string ABI")
       ->capture_default_str();
   if (int rc = ParseArgs(app, raw, kDumpAliases); rc >= 0) return rc;
 
@@ -283,29 +287,30 @@ int Dump(const std::vector<std::string>& raw) {
     for (const auto& t : types) joined += (joined.empty() ? "" : "|") + t;
     std::string lower = opname;
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    env = {{"ATB_SAVE_TENSOR", save_desc ? "2" : "1"},
-           {"ATB_SAVE_TENSOR_TIME", std::to_string(save_time)},
-           {"ATB_SAVE_TENSOR_RANGE", range},
-           {"ATB_SAVE_CHILD", save_child ? "1" : "0"},
-           {"ATB_SAVE_TENSOR_PART", std::to_string(part)},
-           {"ATB_SAVE_TILING", tiling ? "1" : "0"},
-           {"ATB_OUTPUT_DIR", out_dir},
-           {"ATB_DUMP_TYPE", joined},
-           {"ATB_SAVE_CPU_PROFILING", type_set.count("cpu_profiling") ? "1" : "0"},
-           {"ATB_CUR_PID", std::to_string(getpid())},
-           {"ATB_AIT_LOG_LEVEL", ProbeLogLevel(log_level)}};
-    if (ids.empty()) unset.push_back("ATB_SAVE_TENSOR_IDS"); else env["ATB_SAVE_TENSOR_IDS"] = ids;
-    if (opname.empty()) unset.push_back("ATB_SAVE_TENSOR_RUNNER"); else env["ATB_SAVE_TENSOR_RUNNER"] = lower;
-    if (device.empty()) unset.push_back("ATB_DEVICE_ID"); else env["ATB_DEVICE_ID"] = device;
+    env = {{penv::kSaveTensor, save_desc ? "2" : "1"},
+           {penv::kSaveTensorTime, std::to_string(save_time)},
+           {penv::kSaveTensorRange, range},
+           {penv::kSaveChild, save_child ? "1" : "0"},
+           {penv::kSaveTensorPart, std::to_string(part)},
+           {penv::kSaveTiling, tiling ? "1" : "0"},
+           {penv::kOutputDir, out_dir},
+           {penv::kDumpType, joined},
+           {penv::kSaveCpuProfiling, type_set.count("cpu_profiling") ? "1" : "0"},
+           {penv::kCurPid, std::to_string(getpid())},
+           {penv::kLogLevel, ProbeLogLevel(log_level)}};
+    if (ids.empty()) unset.push_back(penv::kSaveTensorIds); else env[penv::kSaveTensorIds] = ids;
+    if (opname.empty()) unset.push_back(penv::kSaveTensorRunner); else env[penv::kSaveTensorRunner] = lower;
+    if (device.empty()) unset.push_back(penv::kDeviceId); else env[penv::kDeviceId] = device;
     // errcheck's variables must not leak in from the caller's environment.
-    unset.insert(unset.end(), {"ATB_CHECK_TYPE", "ATB_EXIT"});
+    unset.push_back(penv::kCheckType);
+    unset.push_back(penv::kExit);
     const bool onnx = type_set.count("onnx") > 0;
     fs::path sub_proc_dir = fs::path(out_dir) / std::to_string(getpid());
-    if (onnx) env["ATB_DUMP_SUB_PROC_INFO_SAVE_PATH"] = sub_proc_dir.string();
-    else unset.push_back("ATB_DUMP_SUB_PROC_INFO_SAVE_PATH");
+    if (onnx) env[penv::kSubProcInfoSavePath] = sub_proc_dir.string();
+    else unset.push_back(penv::kSubProcInfoSavePath);
 
-    MakeDirs(fs::path(out_dir) / "ait_dump");
-    if (type_set.count("tensor")) MakeDirs(fs::path(out_dir) / "ait_dump" / "tensors");
+    MakeDirs(fs::path(out_dir) / penv::kDumpDir);
+    if (type_set.count("tensor")) MakeDirs(fs::path(out_dir) / penv::kDumpDir / penv::kTensorsDir);
     if (onnx) MakeDirs(sub_proc_dir);
     Log(LogLevel::kInfo, "probe: {} ({})", probe.path, probe.reason);
     Log(LogLevel::kInfo, "running: {}", exec);
@@ -313,7 +318,7 @@ int Dump(const std::vector<std::string>& raw) {
     const auto since = fs::file_time_type::clock::now() - std::chrono::seconds(1);
     const int status = RunWithProbe(argv, env, unset, probe.path);
     if (status != 0) Log(LogLevel::kWarning, "the command exited with status {}", status);
-    const fs::path root = fs::path(out_dir) / "ait_dump";
+    const fs::path root = fs::path(out_dir) / penv::kDumpDir;
     // The original skips the CPU profiling merge when it converts to ONNX (an elif); both run here.
     if (onnx) {
       PostProcessOnnx(sub_proc_dir);
@@ -343,11 +348,12 @@ std::vector<std::string> OverflowLines(const fs::path& file) {
 
 int Errcheck(const std::vector<std::string>& raw) {
   CLI::App app(
-      "Run a command with the ATB probe in overflow-check mode.\n\n"
-      "After every kernel the engine scans its outputs for +-inf and reports the kernel\n"
-      "(<Operation>_<ids>:<Kernel>) to the probe, which appends it to\n"
-      "OUTPUT/ait_overflow_res_{pid}.txt; no file is written when nothing overflows. With --exit\n"
-      "the command stops at the first overflow. Exit status: the command's; 2 for bad arguments.",
+      std::string("Run a command with the ATB probe in overflow-check mode.\n\n"
+                  "After every kernel the engine scans its outputs for +-inf and reports the kernel\n"
+                  "(<Operation>_<ids>:<Kernel>) to the probe, which appends it to\n") +
+          "OUTPUT/" + penv::kOverflowReportPrefix + "{pid}" + penv::kOverflowReportExtension +
+          "; no file is written when nothing overflows. With --exit\n"
+          "the command stops at the first overflow. Exit status: the command's; 2 for bad arguments.",
       "ait llm errcheck");
   app.formatter(std::make_shared<AliasFormatter>(kErrcheckAliases));
   app.get_formatter()->column_width(30);
@@ -378,11 +384,11 @@ int Errcheck(const std::vector<std::string>& raw) {
     for (const auto& t : types)
       if (t == "overflow") codes += "1";
     const std::map<std::string, std::string> env = {
-        {"ATB_OUTPUT_DIR", out.string()}, {"ATB_CHECK_TYPE", codes}, {"ATB_EXIT", exit_on_overflow ? "1" : "0"},
-        {"ATB_AIT_LOG_LEVEL", ProbeLogLevel(log_level)}};
+        {penv::kOutputDir, out.string()}, {penv::kCheckType, codes}, {penv::kExit, exit_on_overflow ? "1" : "0"},
+        {penv::kLogLevel, ProbeLogLevel(log_level)}};
     // A dump configuration in the caller's environment must not turn on tensor saving here.
-    const std::vector<std::string> unset = {"ATB_DUMP_TYPE", "ATB_SAVE_TENSOR_IDS", "ATB_SAVE_TENSOR_RUNNER",
-                                            "ATB_SAVE_TENSOR_RANGE", "ATB_SAVE_TENSOR_PART", "ATB_SAVE_TILING"};
+    const std::vector<std::string> unset = {penv::kDumpType,         penv::kSaveTensorIds,  penv::kSaveTensorRunner,
+                                            penv::kSaveTensorRange, penv::kSaveTensorPart, penv::kSaveTiling};
     Log(LogLevel::kInfo, "probe: {} ({})", probe.path, probe.reason);
     const auto since = fs::file_time_type::clock::now() - std::chrono::seconds(1);
     int child = 0;
@@ -391,8 +397,8 @@ int Errcheck(const std::vector<std::string>& raw) {
     std::vector<fs::path> reports;
     for (const auto& entry : fs::directory_iterator(out, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("ait_overflow_res_", 0) == 0 && entry.path().extension() == ".txt" &&
-          entry.last_write_time(ec) >= since)
+      if (name.rfind(penv::kOverflowReportPrefix, 0) == 0 &&
+          entry.path().extension() == penv::kOverflowReportExtension && entry.last_write_time(ec) >= since)
         reports.push_back(entry.path());
     }
     std::sort(reports.begin(), reports.end());

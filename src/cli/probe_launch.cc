@@ -20,6 +20,7 @@
 
 #include "ait/error.h"
 #include "ait/log.h"
+#include "ait/probe_env.h"
 
 extern char** environ;
 
@@ -178,16 +179,17 @@ ProbeChoice ChooseProbe(ProbeAbi abi) {
   if (abi == ProbeAbi::kOld || abi == ProbeAbi::kCxx11) {
     cxx11 = abi == ProbeAbi::kCxx11;
     choice.reason = "forced by --probe-abi";
-  } else if (const char* home = std::getenv("ATB_HOME_PATH"); home && *home && fs::is_directory(home) &&
-                                                              fs::exists(fs::path(home) / "lib" / "libatb.so")) {
+  } else if (const char* home = std::getenv(probe_env::kAtbHomePath);
+             home && *home && fs::is_directory(home) && fs::exists(fs::path(home) / "lib" / "libatb.so")) {
     cxx11 = AtbUsesCxx11(fs::path(home) / "lib" / "libatb.so", choice.reason);
   } else {
 #if defined(_GLIBCXX_USE_CXX11_ABI) && _GLIBCXX_USE_CXX11_ABI == 0
     cxx11 = false;
 #endif
-    choice.reason = "the string ABI of ait-engine (no ATB install found through ATB_HOME_PATH)";
+    choice.reason =
+        fmt::format("the string ABI of ait-engine (no ATB install found through {})", probe_env::kAtbHomePath);
   }
-  const fs::path lib = lib_dir / (cxx11 ? "libait_probe_abi1.so" : "libait_probe_abi0.so");
+  const fs::path lib = lib_dir / (cxx11 ? probe_env::kProbeLibraryAbi1 : probe_env::kProbeLibraryAbi0);
   CheckLibrary(lib);
   choice.path = lib.string();
   return choice;
@@ -203,8 +205,8 @@ int RunWithProbe(const std::vector<std::string>& argv, const std::map<std::strin
   }
   for (const auto& name : unset) vars.erase(name);
   for (const auto& [k, v] : env) vars[k] = v;
-  const auto old = vars.find("LD_PRELOAD");
-  vars["LD_PRELOAD"] = preload + (old != vars.end() && !old->second.empty() ? ":" + old->second : "");
+  const auto old = vars.find(probe_env::kLdPreload);
+  vars[probe_env::kLdPreload] = preload + (old != vars.end() && !old->second.empty() ? ":" + old->second : "");
 
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : vars) env_strings.push_back(k + "=" + v);

@@ -10,6 +10,7 @@
 
 #include "ait/error.h"
 #include "ait/mapped_file.h"
+#include "ait/probe_env.h"
 
 namespace ait {
 namespace fs = std::filesystem;
@@ -63,12 +64,14 @@ std::string ReadText(const fs::path& path) {
 
 // The execute count n of `operation_statistic_<n>.txt`, or -1.
 int64_t CountOf(const fs::path& p) {
-  static const std::string kPrefix = "operation_statistic_";
+  static const std::string kPrefix = probe_env::kStatisticFilePrefix;
   const std::string name = p.filename().string();
   if (name.rfind(kPrefix, 0) != 0) return -1;
   const std::string rest = name.substr(kPrefix.size());
   const size_t digits = rest.find_first_not_of("0123456789");
-  if (digits == 0 || digits == std::string::npos || rest.substr(digits) != ".txt" || digits > 18) return -1;
+  if (digits == 0 || digits == std::string::npos || rest.substr(digits) != probe_env::kStatisticFileExtension ||
+      digits > 18)
+    return -1;
   return std::stoll(rest.substr(0, digits));
 }
 

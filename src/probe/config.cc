@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "ait/probe_env.h"
+
 namespace ait::probe {
 
 std::optional<int64_t> ParseInt(const std::string& text) {
@@ -93,19 +95,19 @@ std::string Lower(const std::string& s) {
 
 Config Config::FromEnv(const EnvLookup& env, const std::string& cwd) {
   Config c;
-  const char* out = env("ATB_OUTPUT_DIR");
+  const char* out = env(probe_env::kOutputDir);
   std::string raw = out != nullptr && *out != '\0' ? out : "./";
   c.out = AbsoluteDir(raw, cwd);
-  c.root = c.out + "ait_dump/";
+  c.root = c.out + probe_env::kDumpDir + "/";
   if (out != nullptr && *out != '\0') c.overflow_dir = c.out;
-  if (const char* v = env("ATB_DUMP_SUB_PROC_INFO_SAVE_PATH"); v != nullptr && *v != '\0')
+  if (const char* v = env(probe_env::kSubProcInfoSavePath); v != nullptr && *v != '\0')
     c.sub_proc_info_dir = AbsoluteDir(v, cwd);
 
-  if (const char* v = env("ATB_DUMP_TYPE"))
+  if (const char* v = env(probe_env::kDumpType))
     for (const std::string& part : Split(v, '|')) c.dump_types.push_back(Trim(part));
-  c.ids = CommaList(env("ATB_SAVE_TENSOR_IDS"));
-  c.runners = CommaList(env("ATB_SAVE_TENSOR_RUNNER"));
-  if (const char* v = env("ATB_SAVE_TENSOR_RANGE")) {
+  c.ids = CommaList(env(probe_env::kSaveTensorIds));
+  c.runners = CommaList(env(probe_env::kSaveTensorRunner));
+  if (const char* v = env(probe_env::kSaveTensorRange)) {
     // Pairs (e0,e1), (e2,e3), ...; a trailing odd element is ignored, as in the original; a
     // pair with an element that is not a number is skipped (the original aborts).
     const std::vector<std::string> parts = Split(v, ',');
@@ -115,17 +117,17 @@ Config Config::FromEnv(const EnvLookup& env, const std::string& cwd) {
       if (left && right) c.ranges->emplace_back(*left, *right);
     }
   }
-  c.save_child = IntOr(env("ATB_SAVE_CHILD"), 0) != 0;
-  c.save_tensor = IntOr(env("ATB_SAVE_TENSOR"), 0);
-  c.save_time = IntOr(env("ATB_SAVE_TENSOR_TIME"), 1);
-  c.save_part = IntOr(env("ATB_SAVE_TENSOR_PART"), -1);
-  c.save_tiling = IntOr(env("ATB_SAVE_TILING"), 0) != 0;
-  if (const char* v = env("ATB_DEVICE_ID")) c.device_id = ParseInt(v);
-  c.log_level = IntOr(env("ATB_AIT_LOG_LEVEL"), 1);
-  if (const char* v = env("ATB_CHECK_TYPE")) c.overflow_check = std::strchr(v, '1') != nullptr;
-  if (const char* v = env("ATB_EXIT")) c.overflow_stop = std::strcmp(v, "1") == 0;
-  c.link_duplicates = IntOr(env("AIT_DUMP_LINK_DUPLICATES"), 1) != 0;
-  const int64_t delay = IntOr(env("AIT_PROBE_TEST_WRITE_DELAY_MS"), 0);
+  c.save_child = IntOr(env(probe_env::kSaveChild), 0) != 0;
+  c.save_tensor = IntOr(env(probe_env::kSaveTensor), 0);
+  c.save_time = IntOr(env(probe_env::kSaveTensorTime), 1);
+  c.save_part = IntOr(env(probe_env::kSaveTensorPart), -1);
+  c.save_tiling = IntOr(env(probe_env::kSaveTiling), 0) != 0;
+  if (const char* v = env(probe_env::kDeviceId)) c.device_id = ParseInt(v);
+  c.log_level = IntOr(env(probe_env::kLogLevel), 1);
+  if (const char* v = env(probe_env::kCheckType)) c.overflow_check = std::strchr(v, '1') != nullptr;
+  if (const char* v = env(probe_env::kExit)) c.overflow_stop = std::strcmp(v, "1") == 0;
+  c.link_duplicates = IntOr(env(probe_env::kLinkDuplicates), 1) != 0;
+  const int64_t delay = IntOr(env(probe_env::kTestWriteDelayMs), 0);
   c.test_write_delay_ms = delay < 0 ? 0 : delay > 10000 ? 10000 : delay;
   return c;
 }

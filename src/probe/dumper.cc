@@ -12,6 +12,7 @@
 #include <ctime>
 #include <new>
 
+#include "ait/probe_env.h"
 #include "probe/io_csv.h"
 #include "probe/safe_path.h"
 #include "probe/tensor_bin.h"
@@ -57,7 +58,7 @@ Dumper::Dumper(Config config, size_t max_queued_bytes)
 
 bool Dumper::EnoughSpace(uint64_t size) {
   // The tensor folder may not exist yet: ask the nearest folder that does.
-  std::string dir = config_.root + "tensors";
+  std::string dir = config_.root + probe_env::kTensorsDir;
   struct statvfs st {};
   while (::statvfs(dir.c_str(), &st) != 0) {
     const size_t slash = dir.rfind('/');
@@ -105,7 +106,7 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
     // Large tensors go straight from the host's buffer into the page cache: one kernel copy,
     // which costs the host what the queue's copy would, without a second pass over memory
     // (and without holding a duplicate of weights-sized tensors). Still temp + rename.
-    const std::string path = config_.root + "tensors/" + file_path;
+    const std::string path = config_.root + probe_env::kTensorsDir + "/" + file_path;
     const char* bytes = static_cast<const char*>(data);
     if (!config_.link_duplicates) {
       WriteFileAtomically(path, header.data(), header.size(), bytes, payload, errors_, config_.test_write_delay_ms);
@@ -137,7 +138,7 @@ void Dumper::SaveTensor(const std::string& format, const std::string& dtype, con
     return;
   }
   WriteJob job;
-  job.path = config_.root + "tensors/" + file_path;
+  job.path = config_.root + probe_env::kTensorsDir + "/" + file_path;
   job.size = header.size() + payload;
   job.data.reset(new (std::nothrow) char[job.size]);
   if (!job.data) {
@@ -164,7 +165,8 @@ void Dumper::SaveTiling(const uint8_t* data, uint64_t size, const std::string& f
     return;
   }
   WriteJob job;
-  job.path = config_.root + "tiling/" + file_path;  // FORMATS.md policy 9 (the original: {OUT}{file_path})
+  // FORMATS.md policy 9 (the original: {OUT}{file_path})
+  job.path = config_.root + probe_env::kTilingDir + "/" + file_path;
   job.size = size;
   job.data.reset(new (std::nothrow) char[size ? size : 1]);
   if (!job.data) {
@@ -182,7 +184,7 @@ void Dumper::SaveParam(const std::string& param, const std::string& file_path) {
     return;
   }
   WriteJob job;
-  job.path = config_.root + "tensors/" + file_path;
+  job.path = config_.root + probe_env::kTensorsDir + "/" + file_path;
   job.size = param.size() + 1;
   job.data.reset(new (std::nothrow) char[job.size]);
   if (!job.data) return;
@@ -194,7 +196,7 @@ void Dumper::SaveParam(const std::string& param, const std::string& file_path) {
 void Dumper::WriteTopologyFile(const std::string& path, const std::string& text) {
   if (!WriteFileAtomically(path, text.data(), text.size(), errors_)) return;
   if (config_.DumpTypeEnabled("onnx") && config_.sub_proc_info_dir)
-    AppendToFile(*config_.sub_proc_info_dir + "subprocess_info.txt", path + "\n", errors_);
+    AppendToFile(*config_.sub_proc_info_dir + probe_env::kSubProcInfoFile, path + "\n", errors_);
 }
 
 void Dumper::ReportOperationGraph(const std::string& op_name, const std::string& graph) {
@@ -220,7 +222,8 @@ void Dumper::ReportOperationGraph(const std::string& op_name, const std::string&
     std::lock_guard<std::mutex> lock(mu_);
     merger_.CacheLayer(op_name, std::move(g));
   }
-  WriteTopologyFile(config_.root + "layer/" + Pid() + "/" + op_name + ".json", DumpCompact(*layer) + "\n");
+  WriteTopologyFile(config_.root + probe_env::kLayerDir + "/" + Pid() + "/" + op_name + ".json",
+                    DumpCompact(*layer) + "\n");
 }
 
 bool Dumper::IsReportModelTopoInfo(const std::string& model_name) {
@@ -251,7 +254,8 @@ void Dumper::ReportModelTopoInfo(const std::string& model_name, const std::strin
     merged = merger_.Merge(std::move(g), &error);
   }
   if (!error.empty()) AIT_PROBE_LOG(log_, LogLevel::kError, "model " + model_name + ": " + error);
-  WriteTopologyFile(config_.root + "model/" + Pid() + "/" + model_name + ".json", DumpCompact(merged) + "\n");
+  WriteTopologyFile(config_.root + probe_env::kModelDir + "/" + Pid() + "/" + model_name + ".json",
+                    DumpCompact(merged) + "\n");
 }
 
 void Dumper::ReportStatistic(uint64_t execute_count, const std::string& op_name, const std::string& stats) {
@@ -263,7 +267,9 @@ void Dumper::ReportStatistic(uint64_t execute_count, const std::string& op_name,
   line += "\n";
   const std::string dir = StatisticsDir();
   if (dir.empty()) return;
-  AppendToFile(dir + "/operation_statistic_" + std::to_string(execute_count) + ".txt", line, errors_);
+  AppendToFile(dir + "/" + probe_env::kStatisticFilePrefix + std::to_string(execute_count) +
+                   probe_env::kStatisticFileExtension,
+               line, errors_);
 }
 
 // `{root}cpu_profiling/{TIMESTAMP}`: the local time of this process's first statistic
@@ -276,7 +282,7 @@ std::string Dumper::StatisticsDir() {
   if (stats_pid_ == pid) return stats_dir_;
   stats_pid_ = pid;  // a forked child makes its own
   stats_dir_.clear();
-  const std::string base = config_.root + "cpu_profiling";
+  const std::string base = config_.root + probe_env::kCpuProfilingDir;
   if (!MakeDirs(base, errors_)) return stats_dir_;
   char stamp[32];
   const std::time_t now = std::time(nullptr);
@@ -288,7 +294,7 @@ std::string Dumper::StatisticsDir() {
     if (::mkdir(dir.c_str(), 0750) == 0) {
       stats_dir_ = dir;
       const std::string pid_text = Pid() + "\n";
-      WriteFileAtomically(dir + "/pid.txt", pid_text.data(), pid_text.size(), errors_);
+      WriteFileAtomically(dir + "/" + probe_env::kPidFile, pid_text.data(), pid_text.size(), errors_);
       return stats_dir_;
     }
     if (errno != EEXIST) {
@@ -304,9 +310,10 @@ void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::stri
                             const std::vector<atb::Probe::Tensor>& out) {
   const bool op = kind == IoKind::kOperation;
   if (!(op ? config_.ReportOperationIOTensorEnable() : config_.ReportKernelIOTensorEnable())) return;
-  const std::string path = config_.root + (op ? "operation_io_tensors/" : "kernel_io_tensors/") + Pid() +
-                           (op ? "/operation_tensors_" : "/kernel_tensors_") + std::to_string(execute_count) + ".csv";
-  const std::string tensor_root = config_.root + "tensors/";
+  const std::string path = config_.root + (op ? probe_env::kOperationIoDir : probe_env::kKernelIoDir) + "/" + Pid() +
+                           "/" + (op ? probe_env::kOperationIoFilePrefix : probe_env::kKernelIoFilePrefix) +
+                           std::to_string(execute_count) + probe_env::kIoFileExtension;
+  const std::string tensor_root = config_.root + probe_env::kTensorsDir + "/";
   std::lock_guard<std::mutex> lock(mu_);
   auto it = csv_lines_.find(path);
   if (it == csv_lines_.end()) {
@@ -333,7 +340,7 @@ void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::stri
 void Dumper::ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count) {
   if (kernel_path.empty() || !config_.overflow_dir) return;
   const std::string token = execute_count >= 0 ? ", execute count " + std::to_string(execute_count) : "";
-  AppendToFile(*config_.overflow_dir + "ait_overflow_res_" + Pid() + ".txt",
+  AppendToFile(*config_.overflow_dir + probe_env::kOverflowReportPrefix + Pid() + probe_env::kOverflowReportExtension,
                "Overflow detected! Operator name: " + OneLine(kernel_path) + token + "\n", errors_);
 }
 
