@@ -6,13 +6,12 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 #include "ait/op_pairs.h"
 
 namespace ait {
@@ -109,16 +108,6 @@ struct DivergenceReport {
 // the same operation in later tokens folded into its first, in execution order.
 DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,
                                    const DivergenceOptions& options);
-
-// The output pairs of every operation, each (golden, my) file pair once, data_id renumbered:
-// the CSV rows of a topology pairing.
-std::vector<TensorPair> OutputPairs(const OpPairing& ops);
-
-// Scores `report_pairs` and every further tensor pair of `ops` once (CompareAll). The first
-// report_pairs.size() rows are those of report_pairs, in order; the rest follow.
-std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_pairs, const OpPairing& ops,
-                                         const CompareOptions& options,
-                                         const std::function<void(size_t, size_t)>& progress = nullptr);
 
 // Why `report` lists no root cause, one sentence: "no root cause: all operations within
 // threshold" when every scored output is within threshold, else what stood in the way.

@@ -1,5 +1,5 @@
-// Operation-level pairing: what the topology-aware pairing strategies produce and what the
-// first-divergence analysis consumes. One OpPair is one operation (ATB op, kernel, layer) or
+// Operation-level pairing: what every pairing strategy produces and what scoring and the
+// first-divergence analysis consume. One OpPair is one operation (ATB op, kernel, layer) or
 // torch module of "my" dump paired with its counterpart in the golden dump, for one token,
 // with the tensor pairs of its inputs and of its outputs.
 #pragma once
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 
 namespace ait {
 
@@ -32,6 +32,15 @@ struct OpPairing {
   std::filesystem::path golden_root, my_root;
   std::vector<std::string> notes;       // warnings worth showing: unpaired layers, skipped types...
   bool broadcast = false;               // the original's ATB-vs-ATB batch rule applies (FORMATS.md 7.6)
+  std::vector<TensorPair> rows;         // the tensor pairs the CSV reports, in order, data_id numbered
+  std::string nothing_paired;           // why, when `rows` is empty
 };
+
+// The identity of a tensor pair across OpPairs and rows: its two paths.
+std::string PathKey(const TensorPair& pair);
+
+// The output pairs of every operation, each (golden, my) file pair once, data_id renumbered:
+// the CSV rows of a topology pairing.
+std::vector<TensorPair> OutputPairs(const OpPairing& ops);
 
 }  // namespace ait

@@ -1,5 +1,6 @@
 """Scoring a pair of tensors with the C++ core: the same pre-check, metrics and numbers as
-a row of the CSV that ``ait llm compare`` writes (FORMATS.md 7.6/7.7).
+a row of the CSV that ``ait llm compare`` writes (FORMATS.md 7.6/7.7); and comparing two
+dump folders end to end (:func:`compare_folders`), the very call the command makes.
 
 A result is a dict keyed by the CSV's column names:
 
@@ -16,12 +17,13 @@ Floats are the values the CSV's text reads back as (``float(cell)``): the cosine
 similarity in float64 rounded to 10 decimals, everything else rounded to float32 as the
 original computes it. Unlike the CSV writer, nothing is dropped for mixed int8 pairs.
 """
+import json
 import os
 
 from ait_llm import _ait_core
 from ait_llm.tensor_io import AitError, _to_core
 
-__all__ = ["AitError", "METRICS", "compare_tensors", "compare_files"]
+__all__ = ["AitError", "METRICS", "compare_tensors", "compare_files", "compare_folders"]
 
 METRICS = ("cosine_similarity", "max_relative_error", "mean_relative_error", "max_absolute_error",
            "mean_absolute_error", "kl_divergence", "relative_euclidean_distance")
@@ -55,3 +57,39 @@ def compare_files(golden_path, my_path, broadcast=False):
     0.9999999841
     """
     return _ait_core.compare_files(os.fspath(golden_path), os.fspath(my_path), bool(broadcast))
+
+
+def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0):
+    """Compares two dump folders as ``ait llm compare -gp golden -mp my`` does, through the
+    same C++ call (``RunCompare``): the same pairing strategy, rows and root causes.
+
+    ``golden`` and ``my`` may name any level of a dump (its ``-o`` folder, ``ait_dump/``,
+    ``tensors/``, ``{dev}_{pid}/``, a token folder). With ``output`` (a folder, created if
+    missing) the CSV, JSON and HTML reports are written there as the command writes them;
+    by default nothing is written. ``op_mapping_file`` is the command's ``-mf``.
+
+    Returns a dict:
+
+    - ``strategy``: the pairing strategy chosen (``"atb-torch"``, ``"path"``, ...);
+    - ``declined``: the strategies asked before it, each ``{"strategy", "reason", "blocked"}``;
+    - ``rows``: the CSV's rows in order, each a dict keyed by the CSV's columns, valued as in
+      :func:`compare_files` (plus ``token_id`` and ``data_id`` as text);
+    - ``summary``: the summary document the JSON report holds (docs/ROOT_CAUSE.md):
+      ``summary["root_causes"]``, ``summary["operations"]``, ``summary["verdicts"]``...;
+    - ``reports``: ``{"csv", "json", "html"}`` paths when ``output`` was given, else None.
+
+    Raises :class:`AitError` when the folders cannot be compared (nothing pairs, a path is
+    not a folder) or a report cannot be written.
+
+    >>> r = compare_folders("golden/ait_dump", "my/ait_dump")
+    >>> r["summary"]["root_causes"][0]["my_name"]
+    'LinearOperation_2_9'
+    """
+    for what, path in (("golden", golden), ("my", my)):
+        if not os.path.isdir(path):
+            raise AitError(f"{os.fspath(path)}: the {what} path is not a folder (compare_files compares two files)")
+    result = _ait_core.compare_folders(os.fspath(golden), os.fspath(my),
+                                       None if output is None else os.fspath(output), float(cosine_threshold),
+                                       None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads))
+    result["summary"] = json.loads(result["summary"])
+    return result

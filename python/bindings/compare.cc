@@ -1,12 +1,13 @@
-// Scoring two tensors or two files with the core's ComparePair / CompareTensors, returning
-// the cells `ait llm compare` writes to its CSV, as Python values.
+// Scoring two tensors or two files with the core's ComparePair / CompareTensors, and two
+// dump folders with RunCompare, returning the cells `ait llm compare` writes to its CSV (and
+// the summary document it writes beside them) as Python values.
 #include <pybind11/stl.h>
 
 #include <cstdlib>
 #include <unordered_set>
 
-#include "ait/compare.h"
-#include "ait/report.h"
+#include "ait/compare_run.h"
+#include "ait/csv_report.h"
 #include "bindings.h"
 
 namespace ait::python {
@@ -61,6 +62,42 @@ py::dict CompareFiles(const std::string& golden_path, const std::string& my_path
   return RowDict(row, true);
 }
 
+// The whole folder compare (RunCompare). The summary document comes back as JSON text for
+// the Python side to parse.
+py::dict CompareFolders(const std::string& golden, const std::string& my, const std::optional<std::string>& output,
+                        double cosine_threshold, const std::optional<std::string>& op_mapping_file, int threads) {
+  CompareRequest request;
+  request.golden = golden;
+  request.my = my;
+  if (output) request.output = *output;
+  request.cosine_threshold = cosine_threshold;
+  request.threads = threads;
+  if (op_mapping_file) request.mapping = LoadOpMapping(*op_mapping_file);
+  CompareResult result;
+  std::string summary;
+  {
+    py::gil_scoped_release release;
+    result = RunCompare(request);
+    summary = CompareSummaryJson(result);
+  }
+  py::list rows;
+  for (const CompareRow& row : result.rows) {
+    py::dict d = RowDict(row, true);
+    d["token_id"] = row.pair.token_id;
+    d["data_id"] = row.pair.data_id;
+    rows.append(std::move(d));
+  }
+  py::list refusals;
+  for (const StrategyRefusal& r : result.refusals)
+    refusals.append(py::dict(py::arg("strategy") = r.strategy, py::arg("reason") = r.reason, py::arg("blocked") = r.blocked));
+  py::object reports = py::none();
+  if (!result.reports.csv.empty())
+    reports = py::dict(py::arg("csv") = result.reports.csv.string(), py::arg("json") = result.reports.json.string(),
+                       py::arg("html") = result.reports.html.string());
+  return py::dict(py::arg("strategy") = result.strategy, py::arg("declined") = refusals, py::arg("rows") = rows,
+                  py::arg("summary") = summary, py::arg("reports") = reports);
+}
+
 }  // namespace
 
 void RegisterCompare(py::module_& m) {
@@ -70,6 +107,10 @@ void RegisterCompare(py::module_& m) {
         "and returns the CSV row of `ait llm compare` as a dict.");
   m.def("compare_files", &CompareFiles, py::arg("golden_path"), py::arg("my_path"), py::arg("broadcast") = false,
         "Scores two tensor files and returns the CSV row of `ait llm compare` as a dict.");
+  m.def("compare_folders", &CompareFolders, py::arg("golden"), py::arg("my"), py::arg("output") = py::none(),
+        py::arg("cosine_threshold") = 0.99, py::arg("op_mapping_file") = py::none(), py::arg("threads") = 0,
+        "Compares two dump folders as `ait llm compare` does (RunCompare): the chosen strategy, the\n"
+        "strategies that declined, the CSV rows, the summary document (JSON text), the reports written.");
   m.def("csv_columns", &CsvColumns, "The CSV columns of `ait llm compare`, in order: the original's 22, then the operation columns.");
 }
 

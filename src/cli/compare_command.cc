@@ -1,22 +1,17 @@
-// `ait llm compare`: parse, validate, pick the mode, call the library, report.
+// `ait llm compare`: parse and validate the arguments, call RunCompare (src/compare/compare_run.cc),
+// print its result.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <optional>
 
-#include "ait/compare.h"
-#include "ait/divergence.h"
-#include "ait/divergence_report.h"
+#include <fmt/format.h>
+
+#include "ait/compare_run.h"
 #include "ait/error.h"
 #include "ait/log.h"
-#include "ait/op_grouping.h"
-#include "ait/op_mapping.h"
-#include "ait/pairing.h"
-#include "ait/report.h"
-#include "ait/topology_pairing.h"
 #include "args.h"
 #include "commands.h"
 
@@ -56,119 +51,21 @@ int UsageError(const std::string& message) {
   return kExitUsage;
 }
 
-int CompareFiles(const std::string& golden, const std::string& my, const fs::path& output) {
-  CompareRow row = ComparePair({"0", "0", golden, my, fs::path(my).filename().string()}, CompareOptions{});
-  if (!row.golden || !row.my) {  // a file could not be read at all: nothing to compare
-    Log(LogLevel::kError, "{}", row.fail_reason);
-    return kExitFailure;
-  }
-  std::printf("golden: %s\nmy:     %s\n%s", golden.c_str(), my.c_str(), FormatPairTable(row).c_str());
-  std::vector<CompareRow> rows{row};
-  size_t dropped = DropMixedInt8Rows(rows);
-  if (dropped) Log(LogLevel::kWarning, "int8 tensors compare only with int8: the pair is left out of the CSV");
-  fs::path report = WriteCsvReport(output, rows);
-  std::printf("Report: %s\n", report.c_str());
-  return kExitOk;
-}
-
-// Folder compare: pair operations, score every tensor pair once, analyse where the error is
-// born, write CSV + JSON + HTML, print the summary and the root causes.
-int CompareFolders(const std::string& golden, const std::string& my, const fs::path& output, double threshold,
-                   int threads, const OpMapping& mapping) {
-  std::vector<TensorPair> report_pairs;  // the CSV's rows
-
-  // Topology first (ATB vs torch, float vs quantized ATB, torch vs torch); two dumps of one
-  // graph, or dumps without topology, are paired by relative path.
-  // When the topology cannot be read (an unreadable model JSON, several {dev}_{pid} folders),
-  // relative-path pairing is tried before giving up, with the reason kept for the error.
-  std::optional<OpPairing> ops;
-  std::string topology_error;
-  try {
-    ops = PairByTopology(golden, my, mapping);
-  } catch (const Error& e) {
-    topology_error = e.what();
-    Log(LogLevel::kWarning, "topology pairing not possible ({}); pairing files by relative path", topology_error);
-  }
-  if (ops) {
-    Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", ops->strategy, ops->golden_root.string(),
-        ops->my_root.string());
-    for (const std::string& note : ops->notes) Log(LogLevel::kWarning, "{}", note);
-    if (ops->ops.empty()) {
-      Log(LogLevel::kError, "{}: no operation of the my dump could be paired with the golden dump", ops->strategy);
-      return kExitFailure;
-    }
-    report_pairs = OutputPairs(*ops);
-  }
-
-  if (!ops) {
-    PairingResult pairing = PairByRelativePath(golden, my);
-    Log(LogLevel::kInfo, "pairing: {}; golden {}, my {}", pairing.strategy, pairing.golden_root.string(),
-        pairing.my_root.string());
-    auto warn_unpaired = [](const std::vector<std::string>& only, const char* side) {
-      if (only.empty()) return;
-      Log(LogLevel::kWarning, "{} tensor files only in the {} dump (not compared), e.g. {}", only.size(), side,
-          only.front());
-    };
-    warn_unpaired(pairing.only_in_golden, "golden");
-    warn_unpaired(pairing.only_in_my, "my");
-    if (pairing.pairs.empty()) {
-      if (!topology_error.empty()) {
-        Log(LogLevel::kError, "{}", topology_error);
-        return kExitFailure;
-      }
-      Log(LogLevel::kError,
-          "no tensor file has the same relative path in both folders ({} in golden, {} in my). Both must be dumps "
-          "of the same graph: the same `ait_dump`, `tensors/` or `{{dev}}_{{pid}}` level on each side.",
-          pairing.only_in_golden.size(), pairing.only_in_my.size());
-      return kExitFailure;
-    }
-    NameTensorPairsByPath(pairing);
-    ops = GroupByOperation(pairing);
-    report_pairs = std::move(pairing.pairs);  // path pairing reports every file, as the original does
-  }
-
-  Progress progress("Comparing pairs");
-  CompareOptions options;
-  options.broadcast = ops->broadcast;
-  options.threads = threads;
-  std::vector<CompareRow> rows =
-      ScoreForAnalysis(report_pairs, *ops, options, [&](size_t done, size_t total) { progress.Update(done, total); });
-  DivergenceOptions analysis_options;
-  analysis_options.cosine_threshold = threshold;
-  DivergenceReport analysis = AnalyzeDivergence(*ops, rows, analysis_options);
-
-  std::vector<CompareRow> csv_rows(std::make_move_iterator(rows.begin()),
-                                   std::make_move_iterator(rows.begin() + static_cast<ptrdiff_t>(report_pairs.size())));
-  size_t dropped = DropMixedInt8Rows(csv_rows);
-  CompareSummary summary = Summarize(csv_rows, threshold, 5);
-  summary.dropped_int8 = dropped;
-  ReportPaths paths = ReportPathsFor(WriteCsvReport(output, csv_rows));
-  WriteSummaryJson(paths.json, BuildSummaryJson(*ops, analysis, summary, paths));
-  WriteHtmlReport(paths.html, *ops, analysis, summary, paths);
-
-  if (LogEnabled(LogLevel::kDebug))
-    for (const CompareRow& r : csv_rows) Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r));
-  std::fputs(FormatSummary(summary, csv_rows).c_str(), stdout);
-  std::fputs(FormatRootCauses(*ops, analysis).c_str(), stdout);
-  std::printf("Report: %s\nSummary (JSON): %s\nReport (HTML): %s\n", paths.csv.c_str(), paths.json.c_str(),
-              paths.html.c_str());
-  return kExitOk;
-}
-
 }  // namespace
 
 int RunCompare(const std::vector<std::string>& raw_args) {
+  std::string strategies;
+  for (const auto& [name, summary] : ListPairingStrategies())
+    strategies += fmt::format("    {:<12} {}\n", name, summary);
   CLI::App app(
       "Compare a golden dump with 'my' dump (or two tensor files) and score every pair.\n\n"
       "Modes, chosen by what the paths are:\n"
       "  two files    compare the two tensors (.bin, .npy, .pth/.pt, .safetensors; any dtypes)\n"
-      "  two folders  paired by what they hold: an ATB/engine dump with its model topology vs a\n"
-      "               torch dump (model_tree.json): layers in order, operations to modules by\n"
-      "               op-type tables (-mf) and a type + size alignment; ATB float vs quantized\n"
-      "               topologies: the original's float-vs-quant rules; torch vs torch: modules\n"
-      "               of the same name; two dumps of one graph (or without topology): files by\n"
-      "               relative path, batch sizes broadcast or tiled along dim 0 as the original\n"
-      "               does. docs/COMPARE_PAIRING.md has every rule.\n\n"
+      "  two folders  paired by the first of these strategies that recognises them (the log\n"
+      "               names the one chosen and why those before it declined):\n" +
+      strategies +
+      "               Batch sizes are broadcast or tiled along dim 0 where the original does.\n"
+      "               docs/COMPARE_PAIRING.md has every rule.\n\n"
       "Folder compares then find where the error is born, per paired operation (its intensor*/\n"
       "input* files are its inputs, its outtensor*/output* files its outputs; kernels inside\n"
       "operations inside layers). A tensor is 'off' when\n"
@@ -212,19 +109,31 @@ int RunCompare(const std::vector<std::string>& raw_args) {
     if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
     return UsageError("--output: '" + output + "' exists and is not a folder");
-  OpMapping mapping = BuiltinOpMapping();
+  CompareRequest request;
   if (!mapping_file.empty()) {
     auto loaded = Capture([&] { return LoadOpMapping(mapping_file); });
     if (!loaded.ok()) return UsageError("--op-mapping-file: " + loaded.error());
-    mapping = std::move(loaded).value();
+    request.mapping = std::move(loaded).value();
   }
   const bool golden_dir = fs::is_directory(golden, ec), my_dir = fs::is_directory(my, ec);
   if (golden_dir != my_dir)
     return UsageError("--golden-path and --my-path must both be folders or both be files ('" + golden + "' is a " +
                       (golden_dir ? "folder" : "file") + ", '" + my + "' is a " + (my_dir ? "folder" : "file") + ")");
+  request.golden = golden;
+  request.my = my;
+  request.output = output;
+  request.cosine_threshold = threshold;
+  request.threads = threads;
+  Progress progress("Comparing pairs");
+  request.progress = [&](size_t done, size_t total) { progress.Update(done, total); };
   try {
-    return golden_dir ? CompareFolders(golden, my, output, threshold, threads, mapping)
-                      : CompareFiles(golden, my, output);
+    const CompareResult result = ait::RunCompare(request);
+    if (result.summary.dropped_int8)
+      Log(LogLevel::kWarning, "int8 tensors compare only with int8: {} pair(s) left out of the CSV", result.summary.dropped_int8);
+    if (result.folders && LogEnabled(LogLevel::kDebug))
+      for (const CompareRow& r : result.rows) Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r));
+    std::fputs(FormatCompareResult(request, result).c_str(), stdout);
+    return kExitOk;
   } catch (const Error& e) {
     Log(LogLevel::kError, "{}", e.what());
     return kExitFailure;

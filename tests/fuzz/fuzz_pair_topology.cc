@@ -10,7 +10,7 @@
 
 #include "ait/error.h"
 #include "ait/op_mapping.h"
-#include "ait/topology_pairing.h"
+#include "compare/pairing/pairing_strategy.h"
 #include "fuzz_common.h"
 #include "unit/synthetic_dumps.h"
 

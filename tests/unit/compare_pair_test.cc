@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 #include "ait/tensor_io.h"
 #include "test_util.h"
 

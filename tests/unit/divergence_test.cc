@@ -9,7 +9,9 @@
 #include <limits>
 #include <sstream>
 
-#include "ait/divergence_report.h"
+#include "compare/report/html_report.h"
+#include "compare/report/summary_json.h"
+#include "compare/scoring/score_pairing.h"
 #include "test_util.h"
 
 namespace ait {

@@ -1,6 +1,6 @@
 // GroupByOperation on constructed dump trees: which files become which operation's inputs and
 // outputs, names from the folder chain and the model JSON, kernels, layers, order.
-#include "ait/op_grouping.h"
+#include "compare/pairing/path_grouping.h"
 
 #include <gtest/gtest.h>
 

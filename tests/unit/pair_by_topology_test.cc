@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "ait/compare.h"
-#include "ait/topology_pairing.h"
-#include "compare/dump_topology.h"
-#include "compare/op_alignment.h"
+#include "ait/compare_pair.h"
+#include "compare/pairing/pairing_strategy.h"
+#include "compare/pairing/dump_tree.h"
+#include "compare/pairing/op_alignment.h"
 #include "synthetic_dumps.h"
 
 namespace ait {

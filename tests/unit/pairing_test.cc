@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "ait/pairing.h"
+#include "compare/pairing/pair_by_path.h"
 #include "ait/tensor_io.h"
 #include "test_util.h"
 

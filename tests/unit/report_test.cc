@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "ait/report.h"
+#include "ait/csv_report.h"
 #include "test_util.h"
 
 namespace ait {

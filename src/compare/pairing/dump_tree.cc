@@ -1,11 +1,10 @@
-// Locating a dump, reading its operation / module tree, and listing each node's tensor files.
-#include "compare/dump_topology.h"
+// Reading a dump's operation / module tree, and listing each node's tensor files.
+#include "compare/pairing/dump_tree.h"
 
 #include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
 
 #include "ait/error.h"
@@ -17,49 +16,6 @@ using nlohmann::json;
 
 namespace topo {
 namespace {
-
-constexpr int kMaxTreeDepth = 64;
-constexpr size_t kMaxNodes = 1'000'000;
-constexpr size_t kMaxFolders = 4'000'000;
-constexpr uintmax_t kMaxJsonBytes = 1ull << 30;
-
-bool IsDigits(std::string_view s) {
-  return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-int64_t ToInt(std::string_view s) {
-  int64_t v = 0;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-// `{dev}_{pid}` as ATB writes it (`0_1234`) or as the torch hook does (`cpu_1234`, `npu0_1234`).
-bool IsProcessFolder(const std::string& name) {
-  static const std::regex re(R"([A-Za-z]*[0-9]*_[0-9]+)");
-  return std::regex_match(name, re);
-}
-
-// `{id}_{Name}`: an ATB operation or kernel folder.
-bool SplitIdFolder(const std::string& name, int64_t* id, std::string* type) {
-  size_t us = name.find('_');
-  if (us == std::string::npos || us + 1 >= name.size() || !IsDigits(std::string_view(name).substr(0, us))) return false;
-  *id = ToInt(std::string_view(name).substr(0, us));
-  *type = name.substr(us + 1);
-  return true;
-}
-
-std::vector<fs::path> Subfolders(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (!e.is_symlink(ec) && e.is_directory(ec)) out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-bool TokenLess(const std::string& a, const std::string& b) {
-  return a.size() != b.size() ? a.size() < b.size() : a < b;
-}
 
 // Natural order of file stems: "x2" before "x10".
 bool NaturalLess(const std::string& a, const std::string& b) {
@@ -85,34 +41,6 @@ bool NaturalLess(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-}  // namespace
-
-json ReadJsonFile(const fs::path& file, std::string_view what) {
-  std::error_code ec;
-  uintmax_t size = fs::file_size(file, ec);
-  if (ec) Fail(file.string(), "cannot read the {} ({})", what, ec.message());
-  if (size > kMaxJsonBytes) Fail(file.string(), "the {} is larger than {} bytes", what, kMaxJsonBytes);
-  std::ifstream in(file, std::ios::binary);
-  if (!in) Fail(file.string(), "cannot open the {}", what);
-  // Copying or comparing a json recurses once per level: refuse deep nesting while parsing.
-  constexpr int kMaxDepth = 128;
-  bool too_deep = false;
-  const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
-        depth >= kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
-  json j = json::parse(in, limit_depth, /*allow_exceptions=*/false);
-  if (too_deep) Fail(file.string(), "the {} is nested more than {} levels deep", what, kMaxDepth);
-  if (j.is_discarded()) Fail(file.string(), "the {} is not valid JSON", what);
-  return j;
-}
-
-namespace {
-
-json ReadJson(const fs::path& file, std::string_view what) { return ReadJsonFile(file, what); }
-
 std::string JsonString(const json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -134,7 +62,7 @@ std::vector<int64_t> OpNameIds(const std::string& op_name, std::string* base) {
   while (true) {
     size_t us = s.rfind('_');
     if (us == std::string_view::npos || !IsDigits(s.substr(us + 1))) break;
-    ids.insert(ids.begin(), ToInt(s.substr(us + 1)));
+    ids.insert(ids.begin(), DigitsValue(s.substr(us + 1)));
     s = s.substr(0, us);
   }
   if (base) *base = std::string(s);
@@ -154,15 +82,15 @@ FolderIndex IndexAtbFolders(const DumpLocation& where) {
   size_t count = 0;
   std::function<void(const fs::path&, const std::string&, int)> walk = [&](const fs::path& dir, const std::string& rel,
                                                                              int depth) {
-    if (depth > kMaxTreeDepth) return;
+    if (depth > kMaxDumpDepth) return;
     for (const fs::path& sub : Subfolders(dir)) {
       std::string name = sub.filename().string();
-      int64_t id;
-      std::string type;
-      if (!SplitIdFolder(name, &id, &type)) continue;  // before/, after/, strays
+      std::string id_text, type;
+      if (!SplitIdFolder(name, &id_text, &type)) continue;  // before/, after/, strays
+      const int64_t id = DigitsValue(id_text);
       std::string child_rel = rel.empty() ? name : rel + "/" + name;
       if (seen.insert(child_rel).second) {
-        if (++count > kMaxFolders) Fail(where.process_dir.string(), "more than {} operation folders", kMaxFolders);
+        if (++count > kMaxOperationFolders) Fail(where.process_dir.string(), "more than {} operation folders", kMaxOperationFolders);
         index[rel].push_back({id, type, child_rel});
       }
       walk(sub, child_rel, depth + 1);
@@ -186,54 +114,7 @@ bool HoldsOperations(const FolderIndex& index, const std::string& rel) {
   return false;
 }
 
-std::string FirstJsonIn(const fs::path& dir) {
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (!e.is_symlink(ec) && e.is_regular_file(ec) && e.path().extension() == ".json") files.push_back(e.path().string());
-  std::sort(files.begin(), files.end());
-  return files.empty() ? std::string() : files.front();
-}
-
-// ATB model JSON of a `{dev}_{pid}` folder: ait_dump/model/{pid}/*.json beside ait_dump/tensors/.
-fs::path FindAtbModelJson(const fs::path& process_dir) {
-  std::string name = process_dir.filename().string();
-  std::string pid = name.substr(name.rfind('_') + 1);
-  fs::path model = process_dir.parent_path().parent_path() / "model";
-  std::error_code ec;
-  if (fs::is_directory(model / pid, ec)) {
-    std::string f = FirstJsonIn(model / pid);
-    if (!f.empty()) return f;
-  }
-  auto subs = fs::is_directory(model, ec) ? Subfolders(model) : std::vector<fs::path>{};
-  if (subs.size() == 1) return FirstJsonIn(subs[0]);  // one process: its pid folder was renamed or copied
-  return {};
-}
-
-bool LooksLikeTorchTokenFolder(const fs::path& token_dir) {
-  for (const fs::path& sub : Subfolders(token_dir))
-    if (sub.filename().string().starts_with("root")) return true;
-  return false;
-}
-
-bool LooksLikeAtbTokenFolder(const fs::path& token_dir) {
-  int64_t id;
-  std::string type;
-  for (const fs::path& sub : Subfolders(token_dir))
-    if (SplitIdFolder(sub.filename().string(), &id, &type)) return true;
-  return false;
-}
-
 }  // namespace
-
-std::string TorchModuleFolder(const std::string& name) {
-  // As the torch dump writes it: '/' and NUL become '_', and "", ".", ".." become "_".
-  std::string s = name;
-  std::replace(s.begin(), s.end(), '/', '_');
-  std::replace(s.begin(), s.end(), '\0', '_');
-  if (s.empty() || s == "." || s == "..") return "_";
-  return s;
-}
 
 bool DumpTree::IsInside(int i, int ancestor) const {
   for (int n = i; n >= 0; n = node(n).parent)
@@ -260,7 +141,7 @@ void DumpTree::LoadAtb() {
   size_t unresolved = 0;
   if (!where_.topology.empty()) {
     source_ = "ATB model JSON";
-    const json model = ReadJson(where_.topology, "model topology JSON");
+    const json model = ReadJsonFile(where_.topology, "model topology JSON");
     if (!model.is_object()) Fail(where_.topology.string(), "the model topology JSON is not an object");
     nodes_[0].name = JsonString(model, "modelName");
     if (nodes_[0].name.empty()) nodes_[0].name = JsonString(model, "opName");
@@ -271,8 +152,8 @@ void DumpTree::LoadAtb() {
     std::function<void(const json&, int)> add_children = [&](const json& j, int parent) {
       auto it = j.find("nodes");
       if (it == j.end() || !it->is_array()) return;
-      if (node(parent).depth >= kMaxTreeDepth)
-        Fail(where_.topology.string(), "operations nested more than {} deep", kMaxTreeDepth);
+      if (node(parent).depth >= kMaxDumpDepth)
+        Fail(where_.topology.string(), "operations nested more than {} deep", kMaxDumpDepth);
       const std::string parent_folder = node(parent).folder;
       const bool parent_resolved = parent == 0 || !parent_folder.empty();
       const auto entries_it = index.find(parent_folder);
@@ -283,7 +164,7 @@ void DumpTree::LoadAtb() {
       int64_t position = 0;
       for (const json& c : *it) {
         if (!c.is_object()) continue;
-        if (nodes_.size() >= kMaxNodes) Fail(where_.topology.string(), "more than {} operations", kMaxNodes);
+        if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.topology.string(), "more than {} operations", kMaxTopologyNodes);
         Node n;
         n.name = JsonString(c, "opName");
         std::string base;
@@ -337,7 +218,7 @@ void DumpTree::LoadAtb() {
       auto it = index.find(rel);
       if (it == index.end() || !HoldsOperations(index, rel)) return;
       for (const auto& e : it->second) {
-        if (nodes_.size() >= kMaxNodes) Fail(where_.process_dir.string(), "more than {} operations", kMaxNodes);
+        if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.process_dir.string(), "more than {} operations", kMaxTopologyNodes);
         Node n;
         const std::string& parent_id = node(parent).op_id;
         n.op_id = parent_id.empty() ? std::to_string(e.id) : parent_id + "_" + std::to_string(e.id);
@@ -362,7 +243,7 @@ void DumpTree::LoadAtb() {
 void DumpTree::LoadTorch() {
   std::unordered_map<std::string, int> by_name;
   auto add = [&](Node n) {
-    if (nodes_.size() >= kMaxNodes) Fail(where_.process_dir.string(), "more than {} modules", kMaxNodes);
+    if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.process_dir.string(), "more than {} modules", kMaxTopologyNodes);
     const int self = static_cast<int>(nodes_.size());
     by_name.emplace(n.name, self);
     if (n.parent >= 0) nodes_[static_cast<size_t>(n.parent)].children.push_back(self);
@@ -372,10 +253,10 @@ void DumpTree::LoadTorch() {
   size_t skipped = 0;
   if (!where_.topology.empty()) {
     source_ = "model_tree.json";
-    const json tree = ReadJson(where_.topology, "model_tree.json");
+    const json tree = ReadJsonFile(where_.topology, "model_tree.json");
     if (!tree.is_object()) Fail(where_.topology.string(), "model_tree.json is not an object");
     std::function<void(const json&, int, int)> walk = [&](const json& j, int parent, int depth) {
-      if (depth > kMaxTreeDepth) Fail(where_.topology.string(), "modules nested more than {} deep", kMaxTreeDepth);
+      if (depth > kMaxDumpDepth) Fail(where_.topology.string(), "modules nested more than {} deep", kMaxDumpDepth);
       Node n;
       n.name = JsonString(j, "name");
       n.type = JsonString(j, "type");
@@ -412,7 +293,7 @@ void DumpTree::LoadTorch() {
       return add(std::move(n));
     };
     for (const auto& name : names) {
-      if (std::count(name.begin(), name.end(), '.') > kMaxTreeDepth) {
+      if (std::count(name.begin(), name.end(), '.') > kMaxDumpDepth) {
         ++skipped;
         continue;
       }
@@ -423,12 +304,12 @@ void DumpTree::LoadTorch() {
   if (skipped) notes_.push_back(fmt::format("{}: {} module(s) without a usable name skipped", where_.process_dir.string(), skipped));
   // Per-token execution order written by the torch dump (module_order.json: [{"name", "type"}, ...]).
   for (const auto& token : where_.tokens) {
-    fs::path file = where_.process_dir / token / "module_order.json";
+    fs::path file = where_.process_dir / token / kTorchModuleOrderFile;
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) continue;
     json order;
     try {
-      order = ReadJson(file, "module order");
+      order = ReadJsonFile(file, "module order");
     } catch (const Error& e) {
       notes_.push_back(std::string(e.what()) + " (model tree order used)");
       continue;
@@ -484,7 +365,7 @@ std::vector<TensorFile> IndexedBins(const fs::path& dir, std::string_view prefix
     if (!name.starts_with(prefix) || !name.ends_with(".bin")) continue;
     std::string_view digits = std::string_view(name).substr(prefix.size(), name.size() - prefix.size() - 4);
     if (!IsDigits(digits) || e.is_symlink(ec) || !e.is_regular_file(ec)) continue;
-    found.push_back({ToInt(digits), {name.substr(0, name.size() - 4), e.path()}});
+    found.push_back({DigitsValue(digits), {name.substr(0, name.size() - 4), e.path()}});
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<TensorFile> out;
@@ -562,66 +443,5 @@ int64_t DumpTree::OutputNumel(int i, const std::string& token) const {
 }
 
 }  // namespace topo
-
-DumpLocation LocateDump(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_directory(path, ec)) Fail(path.string(), "not a folder");
-  fs::path p = fs::absolute(path, ec).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  for (const char* top : {"ait_dump", "msit_dump"})
-    if (fs::is_directory(p / top, ec)) {
-      p /= top;
-      break;
-    }
-  const bool atb = fs::is_directory(p / "tensors", ec), torch = fs::is_directory(p / "torch_tensors", ec);
-  if (atb && torch) Fail(p.string(), "holds both an ATB dump (tensors/) and a torch dump (torch_tensors/): name one of them");
-  if (atb || torch) p /= atb ? "tensors" : "torch_tensors";
-  auto digit_children = [](const fs::path& dir) {
-    std::vector<std::string> out;
-    for (const fs::path& sub : topo::Subfolders(dir)) {
-      std::string name = sub.filename().string();
-      if (topo::IsDigits(name)) out.push_back(name);
-    }
-    std::sort(out.begin(), out.end(), topo::TokenLess);
-    return out;
-  };
-  std::vector<std::string> tokens = digit_children(p);
-  if (tokens.empty()) {
-    std::vector<fs::path> procs;
-    for (const fs::path& sub : topo::Subfolders(p))
-      if (topo::IsProcessFolder(sub.filename().string())) procs.push_back(sub);
-    if (procs.size() > 1) {
-      std::string names;
-      for (const auto& s : procs) names += (names.empty() ? "" : ", ") + s.filename().string();
-      Fail(p.string(), "holds {} process folders ({}): name one of them", procs.size(), names);
-    }
-    if (procs.size() == 1) {
-      p = procs[0];
-      tokens = digit_children(p);
-    }
-  }
-  DumpLocation loc;
-  if (tokens.empty() && topo::IsDigits(p.filename().string()) &&
-      topo::IsProcessFolder(p.parent_path().filename().string())) {
-    loc.process_dir = p.parent_path();
-    loc.tokens = {p.filename().string()};
-    loc.token_given = true;
-  } else {
-    loc.process_dir = p;
-    loc.tokens = std::move(tokens);
-  }
-  const std::string parent = loc.process_dir.parent_path().filename().string();
-  const fs::path first_token = loc.tokens.empty() ? fs::path() : loc.process_dir / loc.tokens.front();
-  if (fs::is_regular_file(loc.process_dir / "model_tree.json", ec)) {
-    loc.kind = DumpKind::kTorch;
-    loc.topology = loc.process_dir / "model_tree.json";
-  } else if (parent == "torch_tensors" || (!first_token.empty() && topo::LooksLikeTorchTokenFolder(first_token))) {
-    loc.kind = DumpKind::kTorch;
-  } else if (parent == "tensors" || (!first_token.empty() && topo::LooksLikeAtbTokenFolder(first_token))) {
-    loc.kind = DumpKind::kAtb;
-    if (topo::IsProcessFolder(loc.process_dir.filename().string())) loc.topology = topo::FindAtbModelJson(loc.process_dir);
-  }
-  return loc;
-}
 
 }  // namespace ait

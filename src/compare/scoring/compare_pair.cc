@@ -6,7 +6,7 @@
 #include <atomic>
 #include <filesystem>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 #include "ait/convert.h"
 #include "ait/tensor_io.h"
 

@@ -14,7 +14,6 @@ namespace {
 
 constexpr size_t kNone = static_cast<size_t>(-1);
 
-std::string PathKey(const TensorPair& p) { return p.golden_path + '\n' + p.my_path; }
 
 // The largest finite value of a float dtype as the report spells it; 0 for other dtypes.
 double MaxFinite(const std::string& dtype) {
@@ -267,31 +266,6 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
   report.root_causes = std::move(all);
   return report;
-}
-
-std::vector<TensorPair> OutputPairs(const OpPairing& ops) {
-  std::vector<TensorPair> out;
-  std::unordered_map<std::string, size_t> seen;
-  for (const OpPair& op : ops.ops)
-    for (const TensorPair& p : op.outputs)
-      if (seen.try_emplace(PathKey(p), out.size()).second) {
-        out.push_back(p);
-        out.back().data_id = std::to_string(out.size() - 1);
-      }
-  return out;
-}
-
-std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_pairs, const OpPairing& ops,
-                                         const CompareOptions& options,
-                                         const std::function<void(size_t, size_t)>& progress) {
-  std::vector<TensorPair> pairs = report_pairs;
-  std::unordered_map<std::string, size_t> seen;
-  for (size_t i = 0; i < pairs.size(); ++i) seen.emplace(PathKey(pairs[i]), i);
-  for (const OpPair& op : ops.ops)
-    for (const auto* side : {&op.inputs, &op.outputs})
-      for (const TensorPair& p : *side)
-        if (seen.try_emplace(PathKey(p), pairs.size()).second) pairs.push_back(p);
-  return CompareAll(pairs, options, progress);
 }
 
 std::string NoRootCauseReason(const DivergenceReport& r) {

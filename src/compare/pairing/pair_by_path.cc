@@ -1,60 +1,24 @@
-// Path pairing for two same-layout dumps, and the execution order of dump paths.
+// Strategy "path": two same-layout dumps, files paired by relative path and grouped by
+// operation folder; and the execution order of dump paths.
+#include "compare/pairing/pair_by_path.h"
+
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <regex>
+#include <functional>
+#include <optional>
 #include <set>
 
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
-#include "ait/pairing.h"
+#include "ait/error.h"
 #include "ait/tensor_io.h"
+#include "compare/pairing/dump_layout.h"
+#include "compare/pairing/pairing_strategy.h"
+#include "compare/pairing/path_grouping.h"
 
 namespace ait {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr int kMaxDepth = 64;
-constexpr size_t kMaxFiles = 10'000'000;
-
-bool IsDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-// `{dev}_{pid}` as ATB writes it (`0_1234`) or as the torch hook does (`cpu_1234`, `npu0_1234`).
-bool IsDevicePidFolder(const std::string& name) {
-  static const std::regex re(R"([A-Za-z]*[0-9]*_[0-9]+)");
-  return std::regex_match(name, re);
-}
-
-std::vector<fs::path> Subfolders(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory(ec) && !e.is_symlink(ec)) out.push_back(e.path());
-  return out;
-}
-
-bool HasTensorFiles(const fs::path& dir) {
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file(ec) && IsTensorFile(e.path().string())) return true;
-  return false;
-}
-
-// Descends from what the user named to the folder whose children are token folders.
-fs::path ResolveDumpRoot(fs::path root) {
-  if (fs::is_directory(root / "ait_dump")) root /= "ait_dump";
-  for (const char* step : {"tensors", "torch_tensors"}) {
-    if (fs::is_directory(root / step)) {
-      root /= step;
-      break;
-    }
-  }
-  auto subs = Subfolders(root);
-  if (subs.size() == 1 && IsDevicePidFolder(subs[0].filename().string()) && !HasTensorFiles(root)) root = subs[0];
-  return root;
-}
 
 std::vector<std::string> ListTensorFiles(const fs::path& root) {
   std::vector<std::string> out;
@@ -63,13 +27,13 @@ std::vector<std::string> ListTensorFiles(const fs::path& root) {
   if (ec) Fail(root.string(), "cannot list folder ({})", ec.message());
   for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) Fail(root.string(), "cannot list folder ({})", ec.message());
-    if (it.depth() > kMaxDepth) {
+    if (it.depth() > kMaxDumpDepth) {
       it.disable_recursion_pending();
       continue;
     }
     if (it->is_regular_file(ec) && !it->is_symlink(ec) && IsTensorFile(it->path().filename().string())) {
       out.push_back(fs::relative(it->path(), root).generic_string());
-      if (out.size() > kMaxFiles) Fail(root.string(), "more than {} tensor files", kMaxFiles);
+      if (out.size() > kMaxTensorFiles) Fail(root.string(), "more than {} tensor files", kMaxTensorFiles);
     }
   }
   return out;
@@ -78,17 +42,15 @@ std::vector<std::string> ListTensorFiles(const fs::path& root) {
 // Post-order ranks of module names from a torch dump's model_tree.json.
 std::unordered_map<std::string, size_t> ReadModuleOrder(const fs::path& root) {
   std::unordered_map<std::string, size_t> order;
-  std::ifstream in(root / "model_tree.json");
-  if (!in) return order;
-  nlohmann::json tree = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (tree.is_discarded()) return order;
+  std::optional<nlohmann::json> tree = TryReadJsonFile(root / kTorchModelTreeFile);
+  if (!tree) return order;
   std::function<void(const nlohmann::json&, int)> walk = [&](const nlohmann::json& node, int depth) {
-    if (!node.is_object() || depth > kMaxDepth) return;
+    if (!node.is_object() || depth > kMaxDumpDepth) return;
     if (auto c = node.find("children"); c != node.end() && c->is_array())
       for (const auto& child : *c) walk(child, depth + 1);
     if (auto n = node.find("name"); n != node.end() && n->is_string()) order.emplace(n->get<std::string>(), order.size());
   };
-  walk(tree, 0);
+  walk(*tree, 0);
   return order;
 }
 
@@ -135,7 +97,7 @@ int CompareModuleNames(std::string_view a, std::string_view b) {
     std::string_view ha = a.substr(0, da), hb = b.substr(0, db);
     if (ha != hb) {
       int64_t na = 0, nb = 0;
-      bool num = IsDigits(ha) && IsDigits(hb) && ha.size() <= 18 && hb.size() <= 18;
+      bool num = IsDigits(ha) && IsDigits(hb);
       if (num) {
         std::from_chars(ha.data(), ha.data() + ha.size(), na);
         std::from_chars(hb.data(), hb.data() + hb.size(), nb);
@@ -188,8 +150,8 @@ PairingResult PairByRelativePath(const fs::path& golden, const fs::path& my) {
     if (!fs::is_directory(path)) Fail(path.string(), "{} is not a folder", what);
   PairingResult result;
   result.strategy = "same layout (files paired by relative path)";
-  result.golden_root = ResolveDumpRoot(golden);
-  result.my_root = ResolveDumpRoot(my);
+  result.golden_root = TensorRoot(golden);
+  result.my_root = TensorRoot(my);
   std::vector<std::string> g = ListTensorFiles(result.golden_root), m = ListTensorFiles(result.my_root);
   std::set<std::string> my_set(m.begin(), m.end());
   std::set<std::string> golden_set(g.begin(), g.end());
@@ -213,6 +175,46 @@ PairingResult PairByRelativePath(const fs::path& golden, const fs::path& my) {
     result.pairs.push_back(std::move(p));
   }
   return result;
+}
+
+namespace {
+
+class ByPath final : public PairingStrategy {
+ public:
+  std::string_view name() const override { return "path"; }
+  std::string_view summary() const override {
+    return "two dumps of one graph, or without topology: tensor files by relative path";
+  }
+  bool fallback() const override { return true; }
+
+  Recognition Recognize(DumpPair& dumps) const override {
+    for (auto side : {DumpPair::kGolden, DumpPair::kMy}) {
+      std::error_code ec;
+      if (!fs::is_directory(dumps.path(side), ec))
+        return Recognition::Block(fmt::format("{}: {} is not a folder", dumps.path(side).string(),
+                                              side == DumpPair::kGolden ? "golden path" : "my path"));
+    }
+    return Recognition::Accept();
+  }
+
+  OpPairing Pair(DumpPair& dumps) const override {
+    PairingResult files = PairByRelativePath(dumps.path(DumpPair::kGolden), dumps.path(DumpPair::kMy));
+    NameTensorPairsByPath(files);
+    OpPairing ops = GroupByOperation(files);
+    ops.nothing_paired = fmt::format(
+        "no tensor file has the same relative path in both folders ({} in golden, {} in my). Both must be dumps "
+        "of the same graph: the same `ait_dump`, `tensors/` or `{{dev}}_{{pid}}` level on each side.",
+        files.only_in_golden.size(), files.only_in_my.size());
+    ops.rows = std::move(files.pairs);  // path pairing reports every file, as the original does
+    return ops;
+  }
+};
+
+}  // namespace
+
+const PairingStrategy& PathStrategy() {
+  static const ByPath strategy;
+  return strategy;
 }
 
 }  // namespace ait

@@ -1,4 +1,5 @@
-// Compare reports: the original's 22-column CSV (plus operation columns), and the end-of-run summary.
+// Compare reports: the original's 22-column CSV (plus operation columns), the paths of the
+// reports written beside it, and the end-of-run summary of its rows.
 #pragma once
 
 #include <filesystem>
@@ -6,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 
 namespace ait {
 
@@ -31,6 +32,15 @@ std::vector<std::string> CsvCells(const CompareRow& row);
 // Writes `dir`/ait_cmp_report_{YYYYmmddHHMMSS}.csv (a `_N` suffix if that name exists),
 // creating `dir` if needed, atomically. Returns the path written. Throws ait::Error.
 std::filesystem::path WriteCsvReport(const std::filesystem::path& dir, const std::vector<CompareRow>& rows);
+
+// The reports of one compare, named with the CSV's timestamp.
+struct ReportPaths {
+  std::filesystem::path csv, json, html;
+};
+
+// The JSON and HTML paths that go with a CSV written by WriteCsvReport:
+// `.../ait_cmp_report_{stamp}[_N].csv` -> `ait_cmp_summary_{stamp}[_N].json`, `ait_cmp_report_{stamp}[_N].html`.
+ReportPaths ReportPathsFor(const std::filesystem::path& csv);
 
 struct CompareSummary {
   size_t pairs = 0, compared = 0, failed = 0, dropped_int8 = 0;

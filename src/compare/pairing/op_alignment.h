@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ait/op_mapping.h"
-#include "compare/dump_topology.h"
+#include "compare/pairing/dump_tree.h"
 
 namespace ait::topo {
 

@@ -1,5 +1,5 @@
-// Pairing strategies turn two dumps into a list of (golden, my) tensor pairs. Scoring and
-// reporting never know which strategy ran.
+// Relative-path pairing (strategy "path", the fallback): two dumps of the same graph, tensor
+// files paired by relative path; and the execution order of dump paths. Internal to pairing.
 #pragma once
 
 #include <filesystem>
@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ait/compare.h"
+#include "ait/compare_pair.h"
 
 namespace ait {
 

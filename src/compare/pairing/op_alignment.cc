@@ -1,5 +1,5 @@
 // Type compatibility, sequence alignment and layer detection for topology pairing.
-#include "compare/op_alignment.h"
+#include "compare/pairing/op_alignment.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // all sums — with Highway vectors (runtime-dispatched, see convert.cc). Per-element
 // errors and exps are float32 like the original; sums end in float64.
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "compare/metrics.cc"
+#define HWY_TARGET_INCLUDE "compare/scoring/metrics.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>

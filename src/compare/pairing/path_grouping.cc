@@ -1,11 +1,11 @@
 // GroupByOperation: tensor files of a path pairing -> one OpPair per operation folder, named
 // from the folder chain and, where the dump has one, the model topology JSON.
-#include "ait/op_grouping.h"
+#include "compare/pairing/path_grouping.h"
 
 #include <algorithm>
-#include <fstream>
+#include <functional>
+#include <optional>
 #include <map>
-#include <regex>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -14,18 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "ait/tensor_io.h"
+#include "compare/pairing/dump_layout.h"
 
 namespace ait {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr int kMaxJsonDepth = 64;
-constexpr size_t kMaxJsonNodes = 1'000'000;
-constexpr uintmax_t kMaxJsonBytes = 256ull << 20;
-
-bool IsDigits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
 
 std::vector<std::string> Split(std::string_view s, char sep) {
   std::vector<std::string> out;
@@ -47,16 +40,6 @@ std::string Join(const std::vector<std::string>& parts, size_t count, char sep) 
   return out;
 }
 
-// `3_LinearOperation` -> (3, LinearOperation).
-bool ParseAtbFolder(const std::string& seg, std::string* id, std::string* type) {
-  size_t us = seg.find('_');
-  if (us == std::string::npos || us == 0 || us + 1 >= seg.size() || !IsDigits(std::string_view(seg).substr(0, us)))
-    return false;
-  *id = seg.substr(0, us);
-  *type = seg.substr(us + 1);
-  return true;
-}
-
 // The id path at the end of an ATB opName: `LinearOperation_1_2` -> "1_2" (stem
 // "LinearOperation"); "" when the name does not end in `_<digits>` groups.
 std::string IdsOfOpName(const std::string& name, std::string* stem) {
@@ -69,11 +52,6 @@ std::string IdsOfOpName(const std::string& name, std::string* stem) {
   if (cut == name.size() || cut == 0) return "";
   *stem = name.substr(0, cut);
   return name.substr(cut + 1);
-}
-
-bool IsDevicePidFolder(const std::string& name) {
-  static const std::regex re(R"([A-Za-z]*[0-9]*_[0-9]+)");
-  return std::regex_match(name, re);
 }
 
 std::string StringField(const nlohmann::json& node, const char* key) {
@@ -98,10 +76,10 @@ struct AtbTopology {
   }
 
   void Walk(const nlohmann::json& node, const std::string& parent_id, int depth) {
-    if (depth > kMaxJsonDepth) return;
+    if (depth > kMaxDumpDepth) return;
     auto nodes = node.find("nodes");
     if (nodes == node.end() || !nodes->is_array()) return;
-    for (size_t i = 0; i < nodes->size() && by_id.size() < kMaxJsonNodes; ++i) {
+    for (size_t i = 0; i < nodes->size() && by_id.size() < kMaxTopologyNodes; ++i) {
       const nlohmann::json& child = (*nodes)[i];
       if (!child.is_object()) continue;
       Node n;
@@ -117,63 +95,29 @@ struct AtbTopology {
   }
 };
 
-// `ait_dump/model/{pid}/{modelName}.json` beside a tensors root (`.../tensors/{dev}_{pid}`,
-// or a token folder below it). Missing or malformed files give an empty topology.
+// The model JSON of the dump whose tensors are at `root` (FindAtbModelJson). Missing or
+// malformed files give an empty topology.
 AtbTopology LoadAtbTopology(const fs::path& root) {
   AtbTopology topo;
-  std::error_code ec;
-  std::string pid;
-  for (const auto& part : root)
-    if (IsDevicePidFolder(part.string())) pid = part.string().substr(part.string().rfind('_') + 1);
-  fs::path p = root;
-  // The tensors root is `ait_dump/tensors/{dev}_{pid}` or a token folder below it: `model/` is
-  // at most three levels up; looking further would pick up unrelated folders.
-  for (int up = 0; up < 4; ++up, p = p.parent_path()) {
-    fs::path model = p / "model";
-    if (fs::is_directory(model, ec)) {
-      fs::path dir = model;
-      if (!pid.empty() && fs::is_directory(model / pid, ec)) {
-        dir = model / pid;
-      } else {
-        std::vector<fs::path> subs;
-        for (const auto& e : fs::directory_iterator(model, ec))
-          if (e.is_directory(ec)) subs.push_back(e.path());
-        if (subs.size() == 1) dir = subs[0];
-      }
-      std::vector<fs::path> files;
-      for (const auto& e : fs::directory_iterator(dir, ec))
-        if (e.is_regular_file(ec) && e.path().extension() == ".json") files.push_back(e.path());
-      std::sort(files.begin(), files.end());
-      for (const auto& f : files) {
-        if (fs::file_size(f, ec) > kMaxJsonBytes) continue;
-        std::ifstream in(f);
-        nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("nodes")) continue;
-        topo.Walk(j, "", 0);
-        return topo;
-      }
-    }
-    if (p == p.parent_path()) break;
-  }
+  const fs::path file = FindAtbModelJson(root);
+  if (file.empty()) return topo;
+  std::optional<nlohmann::json> j = TryReadJsonFile(file);
+  if (j && j->is_object() && j->contains("nodes")) topo.Walk(*j, "", 0);
   return topo;
 }
 
 // Module name -> class name from a torch dump's model_tree.json.
 std::unordered_map<std::string, std::string> LoadTorchTypes(const fs::path& root) {
   std::unordered_map<std::string, std::string> types;
-  std::error_code ec;
-  fs::path file = root / "model_tree.json";
-  if (!fs::is_regular_file(file, ec) || fs::file_size(file, ec) > kMaxJsonBytes) return types;
-  std::ifstream in(file);
-  nlohmann::json tree = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::optional<nlohmann::json> tree = TryReadJsonFile(root / kTorchModelTreeFile);
   std::function<void(const nlohmann::json&, int)> walk = [&](const nlohmann::json& node, int depth) {
-    if (!node.is_object() || depth > kMaxJsonDepth || types.size() >= kMaxJsonNodes) return;
+    if (!node.is_object() || depth > kMaxDumpDepth || types.size() >= kMaxTopologyNodes) return;
     std::string name = StringField(node, "name");
     if (!name.empty()) types.emplace(name, StringField(node, "type"));
     if (auto c = node.find("children"); c != node.end() && c->is_array())
       for (const auto& child : *c) walk(child, depth + 1);
   };
-  if (!tree.is_discarded()) walk(tree, 0);
+  if (tree) walk(*tree, 0);
   return types;
 }
 
@@ -238,7 +182,7 @@ class PathNamer {
     bool atb = true;
     for (const auto& s : f.segs) {
       std::string id, type;
-      if (!ParseAtbFolder(s, &id, &type)) {
+      if (!SplitIdFolder(s, &id, &type)) {
         atb = false;
         break;
       }

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "ait/op_pairs.h"
-#include "ait/pairing.h"
+#include "compare/pairing/pair_by_path.h"
 
 namespace ait {
 

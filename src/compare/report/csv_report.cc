@@ -1,5 +1,5 @@
 // CSV report (the original's columns and number formatting) and the run summary.
-#include "ait/report.h"
+#include "ait/csv_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -123,6 +123,17 @@ fs::path WriteCsvReport(const fs::path& dir, const std::vector<CompareRow>& rows
     std::fwrite(out.data(), 1, out.size(), f);
   });
   return path;
+}
+
+ReportPaths ReportPathsFor(const fs::path& csv) {
+  ReportPaths p;
+  p.csv = csv;
+  std::string stem = csv.stem().string();  // ait_cmp_report_{stamp}[_N]
+  const std::string prefix = "ait_cmp_report_";
+  std::string stamp = stem.starts_with(prefix) ? stem.substr(prefix.size()) : stem;
+  p.json = csv.parent_path() / ("ait_cmp_summary_" + stamp + ".json");
+  p.html = csv.parent_path() / (stem + ".html");
+  return p;
 }
 
 CompareSummary Summarize(const std::vector<CompareRow>& rows, double threshold, size_t worst_count) {

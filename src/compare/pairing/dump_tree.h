@@ -1,5 +1,6 @@
 // The operation / module tree of one dump (ATB model JSON or tensor folders, torch
-// model_tree.json) and the tensor files each node holds per token. Internal to pairing.
+// model_tree.json) and the tensor files each node holds per token: what the topology
+// strategies pair. Internal to pairing.
 #pragma once
 
 #include <cstdint>
@@ -11,9 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ait/topology_pairing.h"
+#include "compare/pairing/dump_layout.h"
 
 namespace ait::topo {
+
+// The layout rules live in dump_layout.h; the tree code names them as its own.
+using ::ait::TorchModuleFolder;
 
 struct Node {
   std::string name;  // ATB opName ("LinearOperation_1_3") / torch module name ("root.model.norm")
@@ -81,11 +85,5 @@ class DumpTree {
   std::filesystem::path FolderOf(int i, const std::string& token) const;
   std::vector<TensorFile> TorchFiles(int i, const std::string& token) const;
 };
-
-// Parses a JSON file of at most 1 GiB. Throws ait::Error naming the file and `what`.
-nlohmann::json ReadJsonFile(const std::filesystem::path& file, std::string_view what);
-
-// The folder name the torch dump gives module `name` (one path component).
-std::string TorchModuleFolder(const std::string& name);
 
 }  // namespace ait::topo

@@ -1,0 +1,74 @@
+// `ait llm compare` as one library call: locate both dumps, pick the pairing strategy, pair,
+// score every tensor pair once, find where the error is born, write the CSV, JSON and HTML
+// reports. The CLI and the Python package (ait_llm.compare_folders) both call RunCompare.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ait/compare_pair.h"
+#include "ait/csv_report.h"
+#include "ait/divergence.h"
+#include "ait/op_mapping.h"
+#include "ait/op_pairs.h"
+
+namespace ait {
+
+struct CompareRequest {
+  // Two dump folders (any level of a dump: its -o folder, ait_dump/, tensors/, {dev}_{pid}/,
+  // a token folder) or two tensor files.
+  std::filesystem::path golden, my;
+  // Folder for the reports (created if missing); empty writes none.
+  std::filesystem::path output;
+  // -ct: a tensor pair below this cosine similarity (or above the relative L2 error it stands
+  // for) is off.
+  double cosine_threshold = 0.99;
+  int threads = 0;  // worker threads, 0 = all cores
+  // Op-type tables for ATB vs torch pairing: the built-ins, or LoadOpMapping of the user's file.
+  OpMapping mapping = BuiltinOpMapping();
+  // Called from worker threads as pairs are scored (serialize inside); may be empty.
+  std::function<void(size_t done, size_t total)> progress;
+};
+
+// A pairing strategy asked before the chosen one, and why it did not pair the dumps.
+struct StrategyRefusal {
+  std::string strategy;  // PairingStrategy::name()
+  std::string reason;
+  bool blocked = false;  // its scenario, but the dumps cannot be paired that way
+};
+
+struct CompareResult {
+  bool folders = false;               // two folders (else two files)
+  std::string strategy;               // the chosen strategy's name ("" for two files)
+  std::vector<StrategyRefusal> refusals;
+  OpPairing pairing;                  // folders: the operations paired (pairing.strategy describes how)
+  std::vector<CompareRow> rows;       // the CSV's rows, in order (mixed int8 pairs dropped)
+  std::optional<CompareRow> file_pair;  // two files: their row, even when the CSV drops it
+  DivergenceReport analysis;          // folders: per operation of `pairing`, and the root causes
+  CompareSummary summary;             // of `rows`
+  ReportPaths reports;                // what was written; empty paths when nothing was (json/html: folders)
+};
+
+// Runs the comparison `request` describes. Throws ait::Error when the inputs cannot be
+// compared (a path missing, a folder against a file, nothing pairs, a file of a two-file
+// compare unreadable) or a report cannot be written. Bad tensor files in folders do not
+// throw: they become rows with a cmp_fail_reason.
+CompareResult RunCompare(const CompareRequest& request);
+
+// The summary document of a folder compare (docs/ROOT_CAUSE.md; what the JSON report holds),
+// as JSON text; "null" for two files.
+std::string CompareSummaryJson(const CompareResult& result);
+
+// The pairing strategies in the order RunCompare asks them: (name, one-line summary).
+std::vector<std::pair<std::string, std::string>> ListPairingStrategies();
+
+// The end-of-run text of `ait llm compare`: for two files the pair table, for folders the
+// summary and the root causes; then where the reports went.
+std::string FormatCompareResult(const CompareRequest& request, const CompareResult& result);
+
+}  // namespace ait

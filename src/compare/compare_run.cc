@@ -1,0 +1,131 @@
+// RunCompare: the compare pipeline, stage by stage (docs/ARCHITECTURE.md):
+//   pairing/   locate both dumps, ask the strategies in order, pair operations and tensors
+//   scoring/   score every tensor pair once (one pass over the bytes, many pairs in flight)
+//   analysis/  per operation: clean, propagating, introducing; the root causes
+//   report/    CSV, summary JSON, HTML
+#include "ait/compare_run.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "ait/error.h"
+#include "ait/log.h"
+#include "compare/pairing/pairing_strategy.h"
+#include "compare/report/html_report.h"
+#include "compare/report/summary_json.h"
+#include "compare/scoring/score_pairing.h"
+
+namespace ait {
+namespace fs = std::filesystem;
+namespace {
+
+CompareResult CompareFiles(const CompareRequest& request) {
+  CompareResult result;
+  const std::string my = request.my.string();
+  CompareRow row = ComparePair({"0", "0", request.golden.string(), my, request.my.filename().string()}, CompareOptions{});
+  if (!row.golden || !row.my) throw Error(row.fail_reason);  // a file could not be read at all
+  result.file_pair = row;
+  result.rows.push_back(std::move(row));
+  const size_t dropped = DropMixedInt8Rows(result.rows);
+  result.summary = Summarize(result.rows, request.cosine_threshold, 5);
+  result.summary.dropped_int8 = dropped;
+  if (!request.output.empty()) result.reports.csv = WriteCsvReport(request.output, result.rows);
+  return result;
+}
+
+CompareResult CompareFolders(const CompareRequest& request) {
+  CompareResult result;
+  result.folders = true;
+  DumpPair dumps(request.golden, request.my, request.mapping);
+  const StrategyChoice choice = ChooseStrategy(dumps);
+  // Blocked strategies are warned about once per reason (a dump that cannot be located blocks
+  // every strategy that needs its location); declines go into the pairing line.
+  std::vector<std::pair<std::string, std::string>> blocked;  // reason -> strategy names
+  std::string declined;
+  for (const auto& [strategy, recognition] : choice.refusals) {
+    const bool is_block = recognition.kind == Recognition::Kind::kBlocked;
+    result.refusals.push_back({std::string(strategy->name()), recognition.reason, is_block});
+    if (!is_block) {
+      declined += fmt::format("{}{} ({})", declined.empty() ? "" : ", ", strategy->name(), recognition.reason);
+      continue;
+    }
+    auto it = std::find_if(blocked.begin(), blocked.end(), [&](const auto& b) { return b.first == recognition.reason; });
+    if (it == blocked.end()) blocked.emplace_back(recognition.reason, std::string(strategy->name()));
+    else it->second += ", " + std::string(strategy->name());
+  }
+  for (const auto& [reason, names] : blocked)
+    Log(LogLevel::kWarning, "pairing: {} not possible ({}); asking the next strategy", names, reason);
+  if (!choice.chosen) Fail(request.golden.string(), "no pairing strategy recognises these two dumps");
+  result.strategy = std::string(choice.chosen->name());
+  result.pairing = choice.chosen->Pair(dumps);
+  const OpPairing& ops = result.pairing;
+  Log(LogLevel::kInfo, "pairing: {} [{}{}{}]; golden {}, my {}", ops.strategy, result.strategy,
+      declined.empty() ? "" : "; declined: ", declined, ops.golden_root.string(), ops.my_root.string());
+  for (const std::string& note : ops.notes) Log(LogLevel::kWarning, "{}", note);
+  if (ops.rows.empty()) {
+    std::string blocked = choice.FirstBlock();
+    throw Error(blocked.empty() ? ops.nothing_paired : blocked);
+  }
+
+  CompareOptions options;
+  options.broadcast = ops.broadcast;
+  options.threads = request.threads;
+  std::vector<CompareRow> rows = ScoreForAnalysis(ops.rows, ops, options, request.progress);
+  DivergenceOptions analysis_options;
+  analysis_options.cosine_threshold = request.cosine_threshold;
+  result.analysis = AnalyzeDivergence(ops, rows, analysis_options);
+
+  rows.resize(ops.rows.size());  // the CSV's rows come first
+  result.rows = std::move(rows);
+  const size_t dropped = DropMixedInt8Rows(result.rows);
+  result.summary = Summarize(result.rows, request.cosine_threshold, 5);
+  result.summary.dropped_int8 = dropped;
+  if (!request.output.empty()) {
+    result.reports = ReportPathsFor(WriteCsvReport(request.output, result.rows));
+    WriteSummaryJson(result.reports.json, BuildSummaryJson(ops, result.analysis, result.summary, result.reports));
+    WriteHtmlReport(result.reports.html, ops, result.analysis, result.summary, result.reports);
+  }
+  return result;
+}
+
+}  // namespace
+
+CompareResult RunCompare(const CompareRequest& request) {
+  std::error_code ec;
+  for (const auto& [what, path] : {std::pair{"golden path", &request.golden}, std::pair{"my path", &request.my}})
+    if (!fs::exists(*path, ec)) Fail(path->string(), "the {} does not exist", what);
+  const bool golden_dir = fs::is_directory(request.golden, ec), my_dir = fs::is_directory(request.my, ec);
+  if (golden_dir != my_dir)
+    Fail(request.my.string(), "the golden and my paths must both be folders or both be files ('{}' is a {}, '{}' a {})",
+         request.golden.string(), golden_dir ? "folder" : "file", request.my.string(), my_dir ? "folder" : "file");
+  return golden_dir ? CompareFolders(request) : CompareFiles(request);
+}
+
+std::string CompareSummaryJson(const CompareResult& result) {
+  if (!result.folders) return "null";
+  return SummaryJsonText(BuildSummaryJson(result.pairing, result.analysis, result.summary, result.reports));
+}
+
+std::vector<std::pair<std::string, std::string>> ListPairingStrategies() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const PairingStrategy* s : PairingStrategies()) out.emplace_back(s->name(), s->summary());
+  return out;
+}
+
+std::string FormatCompareResult(const CompareRequest& request, const CompareResult& result) {
+  std::string out;
+  if (!result.folders) {
+    out = fmt::format("golden: {}\nmy:     {}\n{}", request.golden.string(), request.my.string(),
+                      FormatPairTable(result.file_pair.value_or(CompareRow{})));
+    if (!result.reports.csv.empty()) out += fmt::format("Report: {}\n", result.reports.csv.string());
+    return out;
+  }
+  out = FormatSummary(result.summary, result.rows) + FormatRootCauses(result.pairing, result.analysis);
+  if (!result.reports.csv.empty())
+    out += fmt::format("Report: {}\nSummary (JSON): {}\nReport (HTML): {}\n", result.reports.csv.string(),
+                       result.reports.json.string(), result.reports.html.string());
+  return out;
+}
+
+}  // namespace ait

@@ -1,0 +1,120 @@
+// The summary document of a folder compare: root causes, per-operation verdicts, thresholds,
+// report paths (schema in docs/ROOT_CAUSE.md).
+#include "compare/report/summary_json.h"
+
+#include <cmath>
+
+#include "ait/mapped_file.h"
+
+namespace ait {
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+namespace {
+
+
+// The operation an OpPair belongs to: a kernel `Op_1_2:MatMul` belongs to `Op_1_2`.
+std::string OperationOf(const OpPair& op) { return op.my_name.substr(0, op.my_name.find(':')); }
+
+// The evidence numbers of one operation, shared by its row and its root-cause entry.
+json Numbers(const OpDivergence& d) {
+  return json{{"input_cosine", JsonNumber(d.inputs.cosine)},
+              {"output_cosine", JsonNumber(d.outputs.cosine)},
+              {"input_max_relative_error", JsonNumber(d.inputs.max_relative_error)},
+              {"output_max_relative_error", JsonNumber(d.outputs.max_relative_error)},
+              {"input_relative_l2", JsonNumber(d.inputs.relative_l2)},
+              {"output_relative_l2", JsonNumber(d.outputs.relative_l2)},
+              {"output_nan", d.outputs.nan},
+              {"output_inf", d.outputs.inf}};
+}
+
+json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
+  json row{{"index", index},
+           {"token_id", op.token_id},
+           {"my_name", op.my_name},
+           {"golden_name", op.golden_name},
+           {"my_type", op.my_type},
+           {"golden_type", op.golden_type},
+           {"op_id", op.op_id},
+           {"layer", op.layer},
+           {"depth", op.depth},
+           {"leaf", op.leaf},
+           {"verdict", std::string(VerdictName(d.verdict))},
+           {"cause", d.cause},
+           {"why", d.why},
+           {"root_cause", d.root_cause}};
+  row.update(Numbers(d));
+  return row;
+}
+
+}  // namespace
+
+json JsonNumber(const std::optional<double>& v) { return v && std::isfinite(*v) ? json(*v) : json(nullptr); }
+
+json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const CompareSummary& summary,
+                      const ReportPaths& paths) {
+  json causes = json::array();
+  for (size_t k = 0; k < r.root_causes.size(); ++k) {
+    const RootCause& rc = r.root_causes[k];
+    const OpPair& op = ops.ops[rc.op];
+    const OpDivergence& d = r.ops[rc.op];
+    causes.push_back(json{
+        {"rank", k + 1},
+        {"token_id", op.token_id},
+        {"tokens", rc.tokens},
+        {"my_name", op.my_name},
+        {"golden_name", op.golden_name},
+        {"op_type", op.my_type},
+        {"golden_type", op.golden_type},
+        {"op_id", op.op_id},
+        {"operation", OperationOf(op)},
+        {"layer", op.layer},
+        {"depth", op.depth},
+        {"operation_index", rc.op},
+        {"cause", d.cause},
+        {"why", d.why},
+        {"evidence", Numbers(d)}});
+    causes.back()["evidence"].update(json{{"inputs_scored", d.inputs.scored},
+                                          {"outputs_scored", d.outputs.scored},
+                                          {"worst_input", d.inputs.worst},
+                                          {"worst_output", d.outputs.worst},
+                                          {"cosine_threshold", r.cosine_threshold},
+                                          {"relative_l2_threshold", r.distance_threshold}});
+  }
+  json op_rows = json::array();
+  for (size_t i = 0; i < ops.ops.size(); ++i) op_rows.push_back(OpJson(i, ops.ops[i], r.ops[i]));
+  json reasons = json::array();
+  for (const auto& [reason, count] : summary.fail_reasons) reasons.push_back(json{{"reason", reason}, {"count", count}});
+  return json{
+      {"schema", "ait-llm/compare-summary/1"},
+      {"strategy", ops.strategy},
+      {"golden_root", ops.golden_root.string()},
+      {"my_root", ops.my_root.string()},
+      {"reports", json{{"csv", paths.csv.string()}, {"json", paths.json.string()}, {"html", paths.html.string()}}},
+      {"thresholds", json{{"cosine_similarity", r.cosine_threshold},
+                          {"relative_l2", r.distance_threshold},
+                          {"amplification", r.amplification}}},
+      {"pairs", json{{"total", summary.pairs},
+                     {"scored", summary.compared},
+                     {"failed", summary.failed},
+                     {"dropped_int8", summary.dropped_int8},
+                     {"fail_reasons", reasons}}},
+      {"verdicts", json{{"clean", r.clean},
+                        {"propagating", r.propagating},
+                        {"introducing", r.introducing},
+                        {"unscored", r.unscored}}},
+      {"root_causes", causes},
+      {"root_causes_left_out", r.root_causes_left_out},
+      {"operations", op_rows},
+      {"notes", ops.notes}};
+}
+
+std::string SummaryJsonText(const json& summary) {
+  return summary.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+void WriteSummaryJson(const fs::path& path, const json& summary) {
+  const std::string text = SummaryJsonText(summary);
+  WriteFileAtomically(path.string(), [&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
+}
+
+}  // namespace ait
