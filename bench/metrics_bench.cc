@@ -80,7 +80,7 @@ PairMetrics NaiveTwoPass(const ElementSpan& golden, const ElementSpan& my) {
     const double e = std::exp(double(g[i]) - g_max);
     s_g += e, s_m += std::exp(double(m[i]) - m_max), t += e * (double(g[i]) - m[i]);
   }
-  r.cosine_similarity = std::round(gm / std::max(std::sqrt(gg * mm), 1e-8) * 1e10) / 1e10;
+  r.cosine_similarity = std::round(gm / (std::max(std::sqrt(gg), 1e-8) * std::max(std::sqrt(mm), 1e-8)) * 1e10) / 1e10;
   r.max_relative_error = max_r, r.mean_relative_error = sr / n;
   r.max_absolute_error = max_a, r.mean_absolute_error = sa / n;
   r.kl_divergence = std::max(0.0, t / s_g - (g_max + std::log(s_g)) + (m_max + std::log(s_m)));

@@ -41,7 +41,8 @@ struct PairMetrics {
 // the original's dim-0 tiling and every broadcast that amounts to repeating the whole
 // tensor. Stats of each side are over its own elements.
 // Definitions (eps = 2^-23, g golden, m my, both cast to float32):
-//   cosine_similarity  = 1 if all g == 0 and all m == 0, else g.m / max(|g||m|, 1e-8),
+//   cosine_similarity  = 1 if all g == 0 and all m == 0, else
+//                        g.m / (max(|g|, 1e-8) max(|m|, 1e-8)) as torch >= 1.12 computes it,
 //                        in float64, rounded to 10 decimals
 //   relative error r_i = |m_i / g_i - 1| if |g_i| > eps else 0;  max, and mean over all i
 //   absolute error a_i = |m_i - g_i|     if |g_i| > eps else 0;  max, and mean over all i

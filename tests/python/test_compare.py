@@ -27,7 +27,7 @@ def reference_metrics(golden, my):
     if not g.any() and not m.any():
         cos = 1.0
     else:
-        cos = round(float(g64 @ m64 / max(np.linalg.norm(g64) * np.linalg.norm(m64), 1e-8)), 10)
+        cos = round(float(g64 @ m64 / (max(np.linalg.norm(g64), 1e-8) * max(np.linalg.norm(m64), 1e-8))), 10)
     mask = np.abs(g) > EPS
     safe_g = np.where(mask, g, np.float32(1))
     rel = np.where(mask, np.abs(m / safe_g - np.float32(1)), np.float32(0))
@@ -294,3 +294,45 @@ def test_torch_containers_of_one_tensor_compare_and_several_are_refused(ait, tmp
     r = run(ait, "-gp", tmp_path / "tuple.pth", "-mp", tmp_path / "two.pth", "-o", tmp_path / "o2")
     assert r.returncode == 1
     assert str(tmp_path / "two.pth") in r.stderr and "holds 2 tensors (a, b); expected exactly one" in r.stderr
+
+
+def test_cosine_matches_torch_at_every_norm(ait_llm_package):
+    """Small-norm cosine: torch >= 1.12 (Debian's 1.13, which the original runs on) clamps each
+    norm at 1e-8 on its own. Randomized float32 tensors with norms from 1e-12 to 1e6, zeros and
+    one-sided zeros included, scored by the C++ kernel (scalar tail and SIMD body alike: sizes
+    below and above a vector) must agree with torch's float64 cosine_similarity to 1e-9."""
+    from ait_llm.compare import compare_tensors
+    rng = np.random.default_rng(12)
+    checked = 0
+    for size in (1, 3, 64, 1000, 4099):
+        for log_norm in range(-12, 7):
+            for noise in (0.0, 0.5, 2.0):
+                direction = rng.standard_normal(size)
+                g = (direction / np.linalg.norm(direction) * 10.0 ** log_norm).astype(np.float32)
+                m = (g + noise * 10.0 ** log_norm * rng.standard_normal(size) / math.sqrt(size)).astype(np.float32)
+                if rng.random() < 0.1:
+                    m = np.zeros_like(m)
+                want = torch.nn.functional.cosine_similarity(torch.from_numpy(g.astype(np.float64)),
+                                                             torch.from_numpy(m.astype(np.float64)), dim=0).item()
+                got = compare_tensors(g, m)["cosine_similarity"]
+                assert abs(got - want) <= 1e-9, (size, log_norm, noise, got, want)
+                checked += 1
+    assert checked == 5 * 19 * 3
+    # The original's one special case: both sides all zeros are equal (torch would say 0).
+    zeros = np.zeros(8, np.float32)
+    assert compare_tensors(zeros, zeros)["cosine_similarity"] == 1.0
+
+
+def test_cosine_of_the_issue_examples(ait_llm_package):
+    """The two cases that showed the torch 1.9 formula's error: norms around 3e-5, and 64 values
+    of about 4e-6 with 50% noise. Both are near-equal tensors and must score as such."""
+    from ait_llm.compare import compare_tensors
+    rng = np.random.default_rng(3)
+    g = (rng.standard_normal(64) * 4e-6).astype(np.float32)
+    m = (g + 0.5 * 4e-6 * rng.standard_normal(64)).astype(np.float32)
+    want = torch.nn.functional.cosine_similarity(torch.from_numpy(g).double(), torch.from_numpy(m).double(), dim=0)
+    got = compare_tensors(g, m)["cosine_similarity"]
+    assert got > 0.85 and abs(got - want.item()) <= 1e-9
+    old_formula = float(g.astype(np.float64) @ m.astype(np.float64)) / max(
+        np.linalg.norm(g.astype(np.float64)) * np.linalg.norm(m.astype(np.float64)), 1e-8)
+    assert old_formula < 0.3  # what the product clamp gave: the pair looked unrelated

@@ -103,7 +103,7 @@ PairMetrics Reference(const std::vector<float>& g0, const std::vector<float>& m0
     float ai = std::fabs(g[i]) > kEps ? std::fabs(m[i] - g[i]) : 0.0f;
     max_r = std::max(max_r, ri), max_a = std::max(max_a, ai), sum_r += ri, sum_a += ai;
   }
-  r.cosine_similarity = gg == 0 && mm == 0 ? 1.0 : std::round(gm / std::max(std::sqrt(gg * mm), 1e-8) * 1e10) / 1e10;
+  r.cosine_similarity = gg == 0 && mm == 0 ? 1.0 : std::round(gm / (std::max(std::sqrt(gg), 1e-8) * std::max(std::sqrt(mm), 1e-8)) * 1e10) / 1e10;
   r.max_relative_error = max_r, r.mean_relative_error = sum_r / n;
   r.max_absolute_error = max_a, r.mean_absolute_error = sum_a / n;
   r.relative_euclidean_distance = std::sqrt(gg) <= kEps ? 0.0 : dd / gg;
@@ -227,6 +227,29 @@ TEST(Metrics, ShorterSideIsReadCyclicallyAndKeepsItsOwnStats) {
       auto small = Encode(DType::kFloat16, Normal(n_short, 32));
       ExpectMatches(Reference(big.values, small.values), Compute(big, small));
       ExpectMatches(Reference(small.values, big.values), Compute(small, big));
+    }
+  });
+}
+
+TEST(Metrics, CosineOfTinyNormsClampsEachNormAlone) {
+  // Norms from ~6e-11 up: torch >= 1.12 clamps |g| and |m| at 1e-8 each, so a near-equal pair
+  // of small norm is still near-equal (the product clamp of torch 1.9 made pairs of norm up to
+  // 1e-4 look unrelated).
+  ForEachTarget([&] {
+    for (int exp10 = -12; exp10 <= 6; exp10 += 3) {
+      SCOPED_TRACE("scale 1e" + std::to_string(exp10));
+      const float scale = static_cast<float>(std::pow(10.0, exp10));
+      std::vector<float> g = Normal(4099, 41), m = Normal(4099, 42);
+      for (size_t i = 0; i < g.size(); ++i) {
+        g[i] *= scale;
+        m[i] = g[i] + 0.3f * scale * m[i];
+      }
+      auto eg = Encode(DType::kFloat32, g), em = Encode(DType::kFloat32, m);
+      const PairMetrics got = Compute(eg, em);
+      ExpectMatches(Reference(eg.values, em.values), got);
+      // Above the clamp (norm ~64 x scale > 1e-8) only the direction counts; below it,
+      // torch's answer shrinks with the norms, and so does ours (the reference holds both).
+      if (exp10 >= -9) EXPECT_GT(got.cosine_similarity, 0.95);
     }
   });
 }
