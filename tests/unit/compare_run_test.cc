@@ -87,12 +87,27 @@ class CompareRunTest : public ::testing::Test {
 
 TempDir* CompareRunTest::dir_ = nullptr;
 
+// The refusal of `strategy` in `r`, or nullptr when it was not asked or accepted.
+const StrategyRefusal* RefusalOf(const CompareResult& r, const std::string& strategy) {
+  for (const StrategyRefusal& x : r.refusals)
+    if (x.strategy == strategy) return &x;
+  return nullptr;
+}
+
+size_t Blocked(const CompareResult& r) {
+  size_t n = 0;
+  for (const StrategyRefusal& x : r.refusals) n += x.blocked;
+  return n;
+}
+
 TEST_F(CompareRunTest, AtbAgainstTorchPinned) {
   CompareResult r = Run("torch", "atb", "atb_torch");
   EXPECT_EQ(r.strategy, "atb-torch");
-  ASSERT_EQ(r.refusals.size(), 1u);
-  EXPECT_EQ(r.refusals[0].strategy, "torch-torch");
+  ASSERT_EQ(r.refusals.size(), 2u);
+  EXPECT_EQ(r.refusals[0].strategy, "manual-mapping");
   EXPECT_FALSE(r.refusals[0].blocked);
+  EXPECT_EQ(r.refusals[1].strategy, "torch-torch");
+  EXPECT_FALSE(r.refusals[1].blocked);
   ExpectPinned(r, "atb_torch");
 }
 
@@ -113,16 +128,17 @@ TEST_F(CompareRunTest, FloatAgainstQuantPinned) {
 TEST_F(CompareRunTest, TorchAgainstTorchPinned) {
   CompareResult r = Run("torch", "torch2", "torch_torch");
   EXPECT_EQ(r.strategy, "torch-torch");
-  EXPECT_TRUE(r.refusals.empty());
+  ASSERT_EQ(r.refusals.size(), 1u);  // only manual-mapping is asked before it
+  EXPECT_EQ(r.refusals[0].strategy, "manual-mapping");
   ExpectPinned(r, "torch_torch");
 }
 
 TEST_F(CompareRunTest, SameGraphFallsBackToPathWithEveryDeclineGiven) {
   CompareResult r = Run("atb", "atb");
   EXPECT_EQ(r.strategy, "path");
-  ASSERT_EQ(r.refusals.size(), 3u);
-  EXPECT_EQ(r.refusals[2].strategy, "float-quant");
-  EXPECT_EQ(r.refusals[2].reason, "both dumps have the same model topology");
+  ASSERT_EQ(r.refusals.size(), 4u);
+  EXPECT_EQ(r.refusals[3].strategy, "float-quant");
+  EXPECT_EQ(r.refusals[3].reason, "both dumps have the same model topology");
   EXPECT_TRUE(r.reports.csv.empty());  // no output folder: nothing written
   EXPECT_FALSE(r.rows.empty());
   EXPECT_EQ(r.analysis.ops.size(), r.pairing.ops.size());

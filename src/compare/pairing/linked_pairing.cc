@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "ait/error.h"
+
 #include "compare/pairing/op_alignment.h"
 
 namespace ait::topo {
@@ -162,11 +164,23 @@ std::vector<std::pair<std::string, std::string>> TokenPairs(const DumpLocation& 
   return out;
 }
 
+Recognition LocateBoth(DumpPair& dumps, const DumpLocation** golden, const DumpLocation** my) {
+  *golden = dumps.location(DumpPair::kGolden);
+  if (!*golden) return Recognition::Block(dumps.error(DumpPair::kGolden));
+  *my = dumps.location(DumpPair::kMy);
+  if (!*my) return Recognition::Block(dumps.error(DumpPair::kMy));
+  return Recognition::Accept();
+}
+
+LinkedDumps LoadLinkedDumps(DumpPair& dumps) {
+  LinkedDumps linked;
+  if (Recognition r = LoadLinkedDumps(dumps, &linked); !r.accepted()) throw Error(r.reason);
+  return linked;
+}
+
 Recognition LoadLinkedDumps(DumpPair& dumps, LinkedDumps* out) {
-  const DumpLocation* golden = dumps.location(DumpPair::kGolden);
-  const DumpLocation* my = dumps.location(DumpPair::kMy);
-  if (!golden) return Recognition::Block(dumps.error(DumpPair::kGolden));
-  if (!my) return Recognition::Block(dumps.error(DumpPair::kMy));
+  const DumpLocation *golden, *my;
+  if (Recognition r = LocateBoth(dumps, &golden, &my); !r.accepted()) return r;
   std::string error;
   out->tokens = TokenPairs(*my, *golden, &out->token_notes, &error);
   if (out->tokens.empty()) return Recognition::Block(error);

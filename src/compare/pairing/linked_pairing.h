@@ -64,9 +64,16 @@ struct LinkedDumps {
   std::vector<std::string> Notes() const;
 };
 
+// Both sides' locations (golden first), or the block that says which could not be located.
+Recognition LocateBoth(DumpPair& dumps, const DumpLocation** golden, const DumpLocation** my);
+
 // Loads both trees and the common tokens (my side first, as errors are reported). A
 // blocked Recognition says what could not be read.
 Recognition LoadLinkedDumps(DumpPair& dumps, LinkedDumps* out);
+
+// The same in Pair(), after Recognize accepted (the trees are already read): what a topology
+// strategy links. Throws ait::Error with the block's reason should the dumps have changed.
+LinkedDumps LoadLinkedDumps(DumpPair& dumps);
 
 // The tensor files of one link in one token: (my node, link, my token, golden token).
 // For outputs, the node is the one whose outputs count (a Linear's bias add).

@@ -292,10 +292,8 @@ class AtbTorch final : public PairingStrategy {
   }
 
   Recognition Recognize(DumpPair& dumps) const override {
-    const DumpLocation* g = dumps.location(DumpPair::kGolden);
-    if (!g) return Recognition::Block(dumps.error(DumpPair::kGolden));
-    const DumpLocation* m = dumps.location(DumpPair::kMy);
-    if (!m) return Recognition::Block(dumps.error(DumpPair::kMy));
+    const DumpLocation *g, *m;
+    if (Recognition r = topo::LocateBoth(dumps, &g, &m); !r.accepted()) return r;
     if ((g->kind == DumpKind::kTorch) == (m->kind == DumpKind::kTorch))
       return Recognition::Decline(g->kind == DumpKind::kTorch ? "both are torch dumps" : "neither is a torch dump");
     const DumpLocation& torch = g->kind == DumpKind::kTorch ? *g : *m;
@@ -313,8 +311,7 @@ class AtbTorch final : public PairingStrategy {
   }
 
   OpPairing Pair(DumpPair& dumps) const override {
-    topo::LinkedDumps linked;
-    topo::LoadLinkedDumps(dumps, &linked);
+    const topo::LinkedDumps linked = topo::LoadLinkedDumps(dumps);
     const DumpTree& my = *linked.my;
     const DumpTree& golden = *linked.golden;
     const bool atb_is_my = my.kind() == DumpKind::kAtb;

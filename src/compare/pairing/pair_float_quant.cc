@@ -116,10 +116,8 @@ class FloatQuant final : public PairingStrategy {
   }
 
   Recognition Recognize(DumpPair& dumps) const override {
-    const DumpLocation* g = dumps.location(DumpPair::kGolden);
-    if (!g) return Recognition::Block(dumps.error(DumpPair::kGolden));
-    const DumpLocation* m = dumps.location(DumpPair::kMy);
-    if (!m) return Recognition::Block(dumps.error(DumpPair::kMy));
+    const DumpLocation *g, *m;
+    if (Recognition r = topo::LocateBoth(dumps, &g, &m); !r.accepted()) return r;
     if (g->kind != DumpKind::kAtb || m->kind != DumpKind::kAtb) return Recognition::Decline("not two ATB dumps");
     if (g->topology.empty() || m->topology.empty())
       return Recognition::Decline("an ATB dump without a model topology JSON");
@@ -133,8 +131,7 @@ class FloatQuant final : public PairingStrategy {
   }
 
   OpPairing Pair(DumpPair& dumps) const override {
-    topo::LinkedDumps linked;
-    topo::LoadLinkedDumps(dumps, &linked);
+    const topo::LinkedDumps linked = topo::LoadLinkedDumps(dumps);
     const DumpTree& my = *linked.my;
     const DumpTree& golden = *linked.golden;
     Links links(my.nodes().size(), golden.nodes().size());

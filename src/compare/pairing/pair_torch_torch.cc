@@ -78,10 +78,8 @@ class TorchTorch final : public PairingStrategy {
   }
 
   Recognition Recognize(DumpPair& dumps) const override {
-    const DumpLocation* golden = dumps.location(DumpPair::kGolden);
-    if (!golden) return Recognition::Block(dumps.error(DumpPair::kGolden));
-    const DumpLocation* my = dumps.location(DumpPair::kMy);
-    if (!my) return Recognition::Block(dumps.error(DumpPair::kMy));
+    const DumpLocation *golden, *my;
+    if (Recognition r = topo::LocateBoth(dumps, &golden, &my); !r.accepted()) return r;
     if (golden->kind != DumpKind::kTorch || my->kind != DumpKind::kTorch)
       return Recognition::Decline("not two torch dumps");
     // API-mode folders (`{module}.{function}[.N]`) are no modules of the tree: folders with
@@ -98,8 +96,7 @@ class TorchTorch final : public PairingStrategy {
   }
 
   OpPairing Pair(DumpPair& dumps) const override {
-    topo::LinkedDumps linked;
-    topo::LoadLinkedDumps(dumps, &linked);
+    const topo::LinkedDumps linked = topo::LoadLinkedDumps(dumps);
     const DumpTree& my = *linked.my;
     const DumpTree& golden = *linked.golden;
     std::vector<std::string> notes = linked.Notes();
