@@ -69,6 +69,7 @@ struct OpDivergence {
   //   "diverged"   inputs within threshold, output off
   //   "amplified"  inputs off, output distance > amplification x the inputs'
   //   "first-off"  no input was dumped or scored: the first off output in execution order
+  //   "exact"      the floor is zero here: inputs identical to the golden's, output not
   std::string cause;
   std::string why;  // one sentence for reports
   SideScore inputs, outputs;
@@ -86,6 +87,9 @@ struct DivergenceReport {
   std::vector<RootCause> root_causes;  // most likely first: earliest in execution order
   size_t root_causes_left_out = 0;     // candidates beyond max_root_causes
   double cosine_threshold = 0.99, distance_threshold = 0, amplification = 0;
+  // The noise floor used: "zero" (identical inputs give identical outputs in this compare),
+  // "zero for N operation type(s)", or "threshold" (only the fixed threshold applies).
+  std::string floor = "threshold";
   size_t clean = 0, propagating = 0, introducing = 0, unscored = 0;
 };
 
@@ -94,8 +98,14 @@ struct DivergenceReport {
 // order — kernels and child operations before their parent — tokens in order, as
 // GroupByOperation and the topology strategies give them.
 //
+// The noise floor: an operation type (my type, golden type) for which some occurrence turns
+// inputs identical to the golden's into an output identical to the golden's has a floor of zero;
+// when two or more types do, the whole compare has (two runs of one deterministic computation).
+//
 // Per operation (T = distance threshold, A = amplification; distances are the worst tensor's):
 //   unscored     no output could be scored
+//   introducing  (floor zero) every scored input identical, a finite output that is not ("exact")
+//   propagating  (floor zero) an output that differs within T behind inputs that differ
 //   clean        every output within T and finite
 //   introducing  an output holds NaN/inf while all inputs are finite ("nonfinite"); or the output
 //                distance exceeds A x the inputs' ("diverged" when the inputs are within T,

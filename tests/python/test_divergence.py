@@ -116,11 +116,41 @@ def test_rounding_alone_is_no_root_cause(ait, dumps, tmp_path, dtype):
     assert unscored and all("QKMatmul" in o["my_name"] for o in unscored)
 
 
-def test_small_noise_is_within_the_default_threshold_and_found_with_a_stricter_one(ait, dumps, tmp_path):
+# Issue 13's cases: errors of 1-5%, far inside the fixed threshold.
+SMALL = [
+    ("fp16", "RmsNormOperation_2_8", "noise:0.05"),
+    ("fp16", "ElewiseOperation_2_7", "noise:0.1"),
+    ("fp16", "SelfAttentionOperation_2_5", "noise:0.02"),
+    ("fp32", "LinearOperation_1_9", "scale:1.01"),
+    ("fp32", "ActivationOperation_2_11", "noise:0.01"),
+]
+
+
+@pytest.mark.parametrize("dtype, op, fault", SMALL, ids=[f"{d}-{o}={f}" for d, o, f in SMALL])
+def test_small_error_in_a_same_dtype_compare_is_born_where_the_floor_is_zero(ait, dumps, tmp_path, dtype, op, fault):
+    """Two runs of one deterministic engine in one dtype: every operation before the fault turns
+    identical inputs into identical outputs, so the floor is zero and the first operation whose
+    identical inputs give a different output is where the error is born, however small."""
+    r, summary, _ = compare(ait, dumps(dtype), dumps(dtype, f"{op}={fault}"), tmp_path)
+    assert summary["thresholds"]["noise_floor"] == "zero"
+    first = summary["root_causes"][0]
+    assert first["operation"] == op, r.stdout
+    assert first["cause"] == "exact"
+    assert first["evidence"]["input_relative_l2"] == 0
+    assert 0 < first["evidence"]["output_relative_l2"] < 0.1414
+    assert "noise floor: zero" in r.stdout
+    # Downstream operations carry it: propagating, not root causes.
+    assert summary["verdicts"]["propagating"] > 0
+    assert all(c["operation"] == op for c in summary["root_causes"])
+
+
+def test_small_noise_across_dtypes_is_within_the_default_threshold_and_found_with_a_stricter_one(ait, dumps,
+                                                                                               tmp_path):
     my = dumps("fp16", "ElewiseOperation_2_7=noise:0.1")  # relative L2 ~0.1: cosine ~0.995
-    _, summary, _ = compare(ait, dumps("fp16"), my, tmp_path / "default")
+    _, summary, _ = compare(ait, dumps("fp32"), my, tmp_path / "default")
     assert summary["root_causes"] == []
-    _, summary, _ = compare(ait, dumps("fp16"), my, tmp_path / "strict", "-ct", "0.999")
+    assert summary["thresholds"]["noise_floor"] != "zero"  # fp16 rounding everywhere
+    _, summary, _ = compare(ait, dumps("fp32"), my, tmp_path / "strict", "-ct", "0.999")
     assert summary["root_causes"][0]["operation"] == "ElewiseOperation_2_7"
     assert summary["thresholds"]["cosine_similarity"] == 0.999
 

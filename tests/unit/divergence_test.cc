@@ -161,6 +161,58 @@ TEST(AnalyzeDivergence, NamesTheOperationWhoseInputsAreCloseAndOutputIsOff) {
   EXPECT_NE(text.find("root cause #1: Linear_1 [Linear] (token 0, op 1): diverged"), std::string::npos) << text;
 }
 
+// Two runs of one deterministic computation: Norm and Linear turn identical inputs into
+// identical outputs in token 0, so the floor is zero; in token 1 Act_2 gets identical inputs
+// and gives an output 1% off, far inside the threshold: the error is born there.
+TEST(AnalyzeDivergence, WithAZeroFloorAnyDifferenceBehindIdenticalInputsIsBorn) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0", 0, {"x0"}, {"a0"}), Op("0", "Linear_1", "1", 0, {"a0"}, {"b0"}),
+             Op("0", "Act_2", "2", 0, {"b0"}, {"c0"}),  Op("1", "Norm_0", "0", 0, {"x1"}, {"a1"}),
+             Op("1", "Linear_1", "1", 0, {"a1"}, {"b1"}), Op("1", "Act_2", "2", 0, {"b1"}, {"c1"}),
+             Op("1", "Out_3", "3", 0, {"c1"}, {"d1"})};
+  std::vector<CompareRow> rows = {Scored("x0", 1), Scored("a0", 1),        Scored("b0", 1),
+                                  Scored("c0", 1), Scored("x1", 1),        Scored("a1", 1),
+                                  Scored("b1", 1), Scored("c1", 0.99995, 0.01), Scored("d1", 0.9999, 0.012)};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(r.floor, "zero");
+  EXPECT_EQ(r.ops[5].verdict, Verdict::kIntroducing);
+  EXPECT_EQ(r.ops[5].cause, "exact");
+  EXPECT_EQ(r.ops[6].verdict, Verdict::kPropagating);  // within threshold, carried in
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Act_2"});
+  EXPECT_NE(FormatRootCauses(ops, r).find("noise floor: zero"), std::string::npos);
+}
+
+// Another implementation on each side (an ATB operation against a torch module, a quantized
+// Linear against a float one) may agree bit for bit on some inputs and not on others: no floor.
+TEST(AnalyzeDivergence, TheZeroFloorNeedsTheSameOperationTypeOnBothSides) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0", 0, {"x0"}, {"a0"}), Op("0", "Linear_1", "1", 0, {"a0"}, {"b0"}),
+             Op("1", "Norm_0", "0", 0, {"x1"}, {"a1"}), Op("1", "Linear_1", "1", 0, {"a1"}, {"b1"})};
+  for (OpPair& op : ops.ops) op.golden_type = "Torch" + op.my_type;
+  std::vector<CompareRow> rows = {Scored("x0", 1), Scored("a0", 1),     Scored("b0", 1),
+                                  Scored("x1", 1), Scored("a1", 0.99999, 0.004), Scored("b1", 0.99999, 0.004)};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(r.floor, "threshold");
+  EXPECT_TRUE(r.root_causes.empty());
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kClean);
+  EXPECT_EQ(NoRootCauseReason(r), "no root cause: all operations within threshold");
+}
+
+// One type seen exact is evidence for that type only: another type's small difference behind
+// identical inputs stays inside the threshold rule.
+TEST(AnalyzeDivergence, OneExactTypeGivesAZeroFloorForThatTypeOnly) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0", 0, {"x0"}, {"a0"}), Op("1", "Norm_0", "0", 0, {"x1"}, {"a1"}),
+             Op("1", "Linear_1", "1", 0, {"x1"}, {"b1"})};
+  std::vector<CompareRow> rows = {Scored("x0", 1), Scored("a0", 1), Scored("x1", 1), Scored("a1", 0.99999, 0.004),
+                                  Scored("b1", 0.99999, 0.004)};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(r.floor, "zero for 1 operation type(s)");
+  EXPECT_EQ(r.ops[1].cause, "exact");
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kClean);
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Norm_0"});
+}
+
 TEST(AnalyzeDivergence, PrefersTheDeepestOperationAndFoldsTokens) {
   // Layer_1 > Linear_1_2 > its kernel, all off with clean inputs, in completion order; twice.
   OpPairing ops;

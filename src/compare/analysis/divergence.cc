@@ -102,6 +102,40 @@ struct InnerIndex {
   }
 };
 
+// Whether every scored tensor of a side is identical to the golden's (and one was scored).
+bool IsExact(const SideScore& s) { return s.scored > 0 && s.nonfinite == 0 && s.distance && *s.distance == 0; }
+
+// The noise floor zero: where identical inputs are seen to give identical outputs. An operation
+// type (my type and golden type) with such an occurrence computes bit for bit alike on both
+// sides, so a difference behind identical inputs is born in it; when that holds for several
+// types, the two runs are of one deterministic computation, and it holds for every operation
+// whose type is the same on both sides.
+struct ZeroFloor {
+  static constexpr size_t kTypesForAll = 2;
+  std::set<std::string> types;  // my_type + '\n' + golden_type
+
+  static std::string TypeOf(const OpPair& op) { return op.my_type + '\n' + op.golden_type; }
+  bool Everywhere() const { return types.size() >= kTypesForAll; }
+  // Only an operation of one type on both sides can be bit for bit alike: another type on each
+  // side (a quantized Linear against a float one, an ATB operation against a torch module) is
+  // another implementation, which may agree exactly on some inputs and not on others.
+  bool Applies(const OpPair& op) const {
+    return op.my_type == op.golden_type && (Everywhere() || types.count(TypeOf(op)) > 0);
+  }
+  std::string Describe() const {
+    if (types.empty()) return "threshold";
+    return Everywhere() ? "zero" : "zero for " + std::to_string(types.size()) + " operation type(s)";
+  }
+};
+
+ZeroFloor FindZeroFloor(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& scores) {
+  ZeroFloor floor;
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].my_type == ops[i].golden_type && IsExact(scores[i].inputs) && IsExact(scores[i].outputs))
+      floor.types.insert(ZeroFloor::TypeOf(ops[i]));
+  return floor;
+}
+
 std::string Num(std::optional<double> v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : std::string("-");
 }
@@ -174,11 +208,15 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
 
   const auto& ops = pairing.ops;
   report.ops.resize(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    report.ops[i].inputs = Summarize(ops[i].inputs, rows, row_of);
+    report.ops[i].outputs = Summarize(ops[i].outputs, rows, row_of);
+  }
+  const ZeroFloor floor = FindZeroFloor(ops, report.ops);
+  report.floor = floor.Describe();
   bool seen_off = false, seen_nonfinite = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     OpDivergence& d = report.ops[i];
-    d.inputs = Summarize(ops[i].inputs, rows, row_of);
-    d.outputs = Summarize(ops[i].outputs, rows, row_of);
     const SideScore &in = d.inputs, &out = d.outputs;
     const bool out_nonfinite = out.nonfinite > 0, in_nonfinite = in.nonfinite > 0;
     const bool out_off = out.off(T), in_off = in.off(T);
@@ -188,12 +226,25 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       d.cause = cause;
       d.why = std::move(why);
     };
+    const bool floor_zero = floor.Applies(ops[i]);
     if (out.scored == 0 && !out_nonfinite) {
       d.verdict = Verdict::kUnscored;
       d.why = out.unscored_reason.empty() ? "no output could be scored" : out.unscored_reason;
     } else if (!out_off) {
-      d.verdict = Verdict::kClean;
-      d.why = "every output within threshold";
+      if (floor_zero && IsExact(in) && *out.distance > 0) {
+        // Identical inputs give identical outputs in this compare: a difference is born here,
+        // however far inside the threshold.
+        introduce("exact", fmt::format("inputs identical to the golden's, output differs (distance {:.3g}); identical "
+                                       "inputs give identical outputs in this compare",
+                                       *out.distance));
+      } else if (floor_zero && in_evidence && *out.distance > 0) {
+        d.verdict = Verdict::kPropagating;
+        d.why = fmt::format("output differs (distance {:.3g}, within threshold), carried in from inputs that differ",
+                            *out.distance);
+      } else {
+        d.verdict = Verdict::kClean;
+        d.why = "every output within threshold";
+      }
     } else if (!in_evidence) {
       if (out_nonfinite ? !seen_nonfinite : !seen_off) {
         introduce("first-off", out_nonfinite ? "first NaN/inf output in execution order (no inputs to compare)"
@@ -270,8 +321,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
 
 std::string NoRootCauseReason(const DivergenceReport& r) {
   if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
-  if (r.propagating == 0 && r.introducing == 0) {
-    if (r.clean == 0) return "no root cause: no operation output could be scored";
+  const bool any_off = std::any_of(r.ops.begin(), r.ops.end(),
+                                   [&](const OpDivergence& d) { return d.outputs.off(r.distance_threshold); });
+  if (!any_off && r.introducing == 0) {
+    if (r.clean == 0 && r.propagating == 0) return "no root cause: no operation output could be scored";
     return "no root cause: all operations within threshold";
   }
   return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
@@ -282,8 +335,9 @@ std::string NoRootCauseReason(const DivergenceReport& r) {
 std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
   std::string out = fmt::format(
       "Root cause analysis: {} operations: {} clean, {} propagating, {} introducing, {} unscored "
-      "(off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf).\n",
-      r.ops.size(), r.clean, r.propagating, r.introducing, r.unscored, r.cosine_threshold, r.distance_threshold);
+      "(off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf; noise floor: {}).\n",
+      r.ops.size(), r.clean, r.propagating, r.introducing, r.unscored, r.cosine_threshold, r.distance_threshold,
+      r.floor);
   if (r.root_causes.empty()) {
     out += NoRootCauseReason(r) + "\n";
     return out;

@@ -99,9 +99,9 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
   h += fmt::format(
       "<p class=\"meta\">{} tensor pairs ({} scored, {} failed); {} operations: {} clean, {} propagating, {} "
       "introducing, {} unscored. A tensor is off when cosine similarity &lt; {} or relative L2 error &gt; {:.4g}, or "
-      "it holds NaN/inf.</p>\n",
+      "it holds NaN/inf. Noise floor: {}.</p>\n",
       summary.pairs, summary.compared, summary.failed, r.ops.size(), r.clean, r.propagating, r.introducing,
-      r.unscored, r.cosine_threshold, r.distance_threshold);
+      r.unscored, r.cosine_threshold, r.distance_threshold, HtmlEscape(r.floor));
   h += "<h2>Root causes</h2>\n";
   if (r.root_causes.empty()) {
     const bool ok = r.propagating == 0 && r.introducing == 0 && r.clean > 0;
