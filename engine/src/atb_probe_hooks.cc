@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ait/ait_probe_ext.h"
 #include "ait/atb_probe_abi.h"
 #include "ait/dtype.h"
 #include "ait/error.h"
@@ -74,34 +75,42 @@ std::string IoDir(const std::string& dir) {
   return dir + (atb::Probe::IsSaveTensorBefore() ? "/before" : "/after");
 }
 
-// Any ±inf in a float tensor (NaN is not overflow, as ATB's INF_NAN mode scan).
-bool HasInf(const Tensor& t) {
-  const size_t n = t.nbytes / std::max<size_t>(1, ItemSize(t.dtype));
-  switch (t.dtype) {
-    case DType::kFloat32: {
-      const auto* p = reinterpret_cast<const float*>(t.data);
-      for (size_t i = 0; i < n; ++i)
-        if (std::isinf(p[i])) return true;
-      return false;
-    }
-    case DType::kFloat16:
-    case DType::kBFloat16: {
-      const uint16_t inf = t.dtype == DType::kFloat16 ? 0x7c00 : 0x7f80;
-      const auto* p = reinterpret_cast<const uint16_t*>(t.data);
-      for (size_t i = 0; i < n; ++i)
-        if ((p[i] & 0x7fff) == inf) return true;
-      return false;
-    }
-    default:
-      return false;
-  }
-}
-
 bool IsEmptyParam(const Json& p) { return p.is_null() || (p.is_object() && p.empty()); }
 // The param text of IO reports: ATB passes `{}` for an empty param.
 std::string ParamText(const Operation& op) { return IsEmptyParam(op.param()) ? "{}" : op.param().dump(); }
 
 }  // namespace
+
+overflow_report::Values CountNonFinite(const Tensor& t) {
+  overflow_report::Values v;
+  const size_t n = t.nbytes / std::max<size_t>(1, ItemSize(t.dtype));
+  switch (t.dtype) {
+    case DType::kFloat32: {
+      const auto* p = reinterpret_cast<const float*>(t.data);
+      for (size_t i = 0; i < n; ++i) {
+        v.nan += std::isnan(p[i]) ? 1 : 0;
+        v.inf += std::isinf(p[i]) ? 1 : 0;
+      }
+      break;
+    }
+    case DType::kFloat16:
+    case DType::kBFloat16: {
+      // Exponent all ones: mantissa 0 is ±inf, anything else NaN.
+      const uint16_t inf = t.dtype == DType::kFloat16 ? 0x7c00 : 0x7f80;
+      const auto* p = reinterpret_cast<const uint16_t*>(t.data);
+      for (size_t i = 0; i < n; ++i) {
+        const uint16_t m = p[i] & 0x7fff;
+        v.nan += m > inf ? 1 : 0;
+        v.inf += m == inf ? 1 : 0;
+      }
+      break;
+    }
+    default:
+      return v;  // integer outputs cannot overflow to inf or NaN
+  }
+  v.values = n;
+  return v;
+}
 
 AtbProbeHooks::AtbProbeHooks(int device_id) : root_(fmt::format("{}_{}", device_id, getpid())) {}
 
@@ -214,13 +223,22 @@ void AtbProbeHooks::AfterKernel(const OpEvent& op, size_t kernel_index, std::str
                                      Describe(in, dir, "intensor"), Describe(out, dir, "outtensor"));
   }
   if (atb::Probe::IsOverflowCheck()) {
-    bool overflow = false;
-    for (const Tensor* t : out) overflow = overflow || HasInf(*t);
-    if (overflow) {
+    overflow_report::Values found;
+    for (const Tensor* t : out) {
+      const auto v = CountNonFinite(*t);
+      found.nan += v.nan;
+      found.inf += v.inf;
+      found.values += v.values;
+    }
+    if (found.nan > 0 || found.inf > 0) {
       const std::string path = fmt::format("{}:{}", OperationName(op.op, op.ids), kernel_name);
+      // The kind travels beside the ABI call (ait/ait_probe_ext.h): ReportOverflowKernel
+      // carries the path only.
+      ait_probe_overflow_values(path.c_str(), found.nan, found.inf, found.values);
       atb::Probe::ReportOverflowKernel(path);
       if (atb::Probe::IsOverflowStop())
-        Fail(path, "overflow (inf in an output); stopped because {}=1", probe_env::kExit);
+        Fail(path, "overflow ({} in an output: {} NaN, {} inf of {} values); stopped because {}=1",
+             overflow_report::KindName(found), found.nan, found.inf, found.values, probe_env::kExit);
     }
   }
 }

@@ -1,5 +1,6 @@
 // The engine's default ATB probe hooks: they answer "no" and do nothing, as libatb.so's and
 // atb_speed's own do, so an engine run without a probe costs one indirect call per hook.
+// Likewise a no-op for ait's one extension, ait_probe_overflow_values (ait/ait_probe_ext.h).
 //
 // They live alone in this file, exported with default visibility, so every call from the
 // rest of libait_engine is a call to an external symbol that goes through the PLT and the
@@ -8,6 +9,7 @@
 // libait_engine with -Bsymbolic, and do not build it with LTO: any of those would let the
 // compiler or linker bind the calls here directly (tests/python/test_engine_probe_hooks.py
 // proves interposition works).
+#include "ait/ait_probe_ext.h"
 #include "ait/atb_probe_abi.h"
 
 namespace atb {
@@ -52,3 +54,7 @@ bool SpeedProbe::IsReportModelTopoInfo(const std::string&) { return false; }
 void SpeedProbe::ReportModelTopoInfo(const std::string&, const std::string&) {}
 
 }  // namespace atb_speed
+
+// ait's extension (ait/ait_probe_ext.h): with a probe that lacks it, the overflow report
+// just names no kind.
+extern "C" void ait_probe_overflow_values(const char*, uint64_t, uint64_t, uint64_t) {}

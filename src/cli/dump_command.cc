@@ -16,6 +16,7 @@
 #include "ait/error.h"
 #include "ait/atb_onnx.h"
 #include "ait/log.h"
+#include "ait/overflow_report.h"
 #include "ait/probe_env.h"
 #include "args.h"
 #include "commands.h"
@@ -337,7 +338,7 @@ int Dump(const std::vector<std::string>& raw) {
   }
 }
 
-// Parses `ait_overflow_res_<pid>.txt` lines "Overflow detected! Operator name: <path>[...]".
+// The non-empty lines of an `ait_overflow_res_<pid>.txt` (ait/overflow_report.h reads them).
 std::vector<std::string> OverflowLines(const fs::path& file) {
   std::vector<std::string> lines;
   std::ifstream in(file);
@@ -349,11 +350,13 @@ std::vector<std::string> OverflowLines(const fs::path& file) {
 int Errcheck(const std::vector<std::string>& raw) {
   CLI::App app(
       std::string("Run a command with the ATB probe in overflow-check mode.\n\n"
-                  "After every kernel the engine scans its outputs for +-inf and reports the kernel\n"
-                  "(<Operation>_<ids>:<Kernel>) to the probe, which appends it to\n") +
+                  "After every kernel the engine scans its outputs for NaN and +-inf and reports the\n"
+                  "kernel (<Operation>_<ids>:<Kernel>), its token and the kind (NaN, inf, NaN+inf)\n"
+                  "to the probe, which appends a line to\n") +
           "OUTPUT/" + penv::kOverflowReportPrefix + "{pid}" + penv::kOverflowReportExtension +
           "; no file is written when nothing overflows. With --exit\n"
-          "the command stops at the first overflow. Exit status: the command's; 2 for bad arguments.",
+          "the command stops at the first overflow (a NaN included). Exit status: the command's;\n"
+          "2 for bad arguments.",
       "ait llm errcheck");
   app.formatter(std::make_shared<AliasFormatter>(kErrcheckAliases));
   app.get_formatter()->column_width(30);
@@ -406,9 +409,7 @@ int Errcheck(const std::vector<std::string>& raw) {
       std::printf("No overflow detected (the command exited with status %d). Checked: %s\n", status, exec.c_str());
     } else {
       for (const auto& report : reports) {
-        const auto lines = OverflowLines(report);
-        std::printf("%zu overflow%s detected; first: %s\nReport: %s\n", lines.size(), lines.size() == 1 ? "" : "s",
-                    lines.empty() ? "?" : lines.front().c_str(), report.c_str());
+        std::printf("%s\nReport: %s\n", overflow_report::Summary(OverflowLines(report)).c_str(), report.c_str());
       }
       if (exit_on_overflow && status != 0)
         std::printf("The command was stopped at the first overflow (--exit); it exited with status %d.\n", status);

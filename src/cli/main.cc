@@ -21,7 +21,7 @@ constexpr const char* kUsage =
     "  dump (dd)      run a command with the ATB probe preloaded; dump tensors, topology,\n"
     "                 operation/kernel IO and CPU profiling to OUTPUT/ait_dump/\n"
     "  errcheck (ee)  run a command with the probe in overflow-check mode; report (or stop at)\n"
-    "                 every kernel whose output overflowed to inf\n"
+    "                 every kernel whose output holds an inf or a NaN\n"
     "  onnx           convert ATB topology JSON files (an ait_dump's layer/ and model/) to\n"
     "                 ONNX models for Netron, at a chosen nesting level\n"
     "\n"

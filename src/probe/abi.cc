@@ -7,7 +7,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <optional>
+#include <string>
 
+#include "ait/ait_probe_ext.h"
 #include "ait/atb_probe_abi.h"
 #include "probe/dumper.h"
 #include "probe/signals.h"
@@ -29,6 +32,23 @@ void FlushAtExit();
 // The execute count ATB last asked about on this thread: ATB asks IsExecuteCountInRange at
 // every operation execution, so this is the token an overflow report belongs to.
 thread_local int64_t t_execute_count = -1;
+// What the host announced through ait_probe_overflow_values on this thread for the kernel it
+// is about to report (ait/ait_probe_ext.h); taken by the next ReportOverflowKernel.
+struct PendingValues {
+  std::string kernel_path;
+  ait::overflow_report::Values values;
+  bool set = false;
+};
+thread_local PendingValues t_overflow_values;
+
+// The announced values if they are for `kernel_path`; either way nothing stays pending.
+std::optional<ait::overflow_report::Values> TakeOverflowValues(const std::string& kernel_path) {
+  PendingValues& p = t_overflow_values;
+  std::optional<ait::overflow_report::Values> v;
+  if (p.set && p.kernel_path == kernel_path) v = p.values;
+  p.set = false;
+  return v;
+}
 
 Dumper& Instance() {
   static Dumper* dumper = [] {
@@ -172,7 +192,7 @@ bool Probe::IsOverflowStop() {
   return Guard([] { return Cfg().IsOverflowStop(); }, false);
 }
 void Probe::ReportOverflowKernel(const std::string& kernelPath) {
-  Guard([&] { Instance().ReportOverflowKernel(kernelPath, t_execute_count); });
+  Guard([&] { Instance().ReportOverflowKernel(kernelPath, t_execute_count, TakeOverflowValues(kernelPath)); });
 }
 
 // The configuration is read once, at load; there is no config file to re-read.
@@ -192,3 +212,15 @@ void SpeedProbe::ReportModelTopoInfo(const std::string& modelName, const std::st
 }
 
 }  // namespace atb_speed
+
+// ait's extension (ait/ait_probe_ext.h): remembered for this thread's next overflow report.
+extern "C" void ait_probe_overflow_values(const char* kernel_path, uint64_t nan, uint64_t inf, uint64_t values) {
+  Guard([&] {
+    PendingValues& p = t_overflow_values;
+    p.set = false;
+    if (kernel_path == nullptr) return;
+    p.kernel_path = kernel_path;
+    p.values = {nan, inf, values};
+    p.set = true;
+  });
+}

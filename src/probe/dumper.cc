@@ -337,11 +337,11 @@ void Dumper::ReportIoTensor(IoKind kind, uint64_t execute_count, const std::stri
     ++it->second;
 }
 
-void Dumper::ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count) {
+void Dumper::ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count,
+                                  const std::optional<overflow_report::Values>& values) {
   if (kernel_path.empty() || !config_.overflow_dir) return;
-  const std::string token = execute_count >= 0 ? ", execute count " + std::to_string(execute_count) : "";
   AppendToFile(*config_.overflow_dir + probe_env::kOverflowReportPrefix + Pid() + probe_env::kOverflowReportExtension,
-               "Overflow detected! Operator name: " + OneLine(kernel_path) + token + "\n", errors_);
+               overflow_report::FormatLine(OneLine(kernel_path), execute_count, values) + "\n", errors_);
 }
 
 void Dumper::PrepareFork() {

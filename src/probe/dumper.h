@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "ait/atb_probe_abi.h"
+#include "ait/overflow_report.h"
 #include "probe/config.h"
 #include "probe/file_writer.h"
 #include "probe/probe_log.h"
@@ -57,10 +59,13 @@ class Dumper {
   void ReportIoTensor(IoKind kind, uint64_t execute_count, const std::string& op_name, const std::string& op_param,
                       const std::vector<atb::Probe::Tensor>& in, const std::vector<atb::Probe::Tensor>& out);
 
-  // A line in `{ATB_OUTPUT_DIR}/ait_overflow_res_{pid}.txt`: the original's
-  // `Overflow detected! Operator name: <kernel_path>`, then `, execute count N` when
-  // execute_count >= 0 (the token, as the host last asked IsExecuteCountInRange).
-  void ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count = -1);
+  // A line in `{ATB_OUTPUT_DIR}/ait_overflow_res_{pid}.txt` (ait/overflow_report.h): the
+  // original's `Overflow detected! Operator name: <kernel_path>`, then `, execute count N`
+  // when execute_count >= 0 (the token, as the host last asked IsExecuteCountInRange), then
+  // `, kind K (a NaN, b inf of t output values)` when the host announced `values` (ait's
+  // extension, ait/ait_probe_ext.h) and they hold a NaN or an inf.
+  void ReportOverflowKernel(const std::string& kernel_path, int64_t execute_count = -1,
+                            const std::optional<overflow_report::Values>& values = std::nullopt);
 
   // Writes everything queued and stops the writer thread (at exit); later outputs are
   // written synchronously.

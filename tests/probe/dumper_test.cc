@@ -360,6 +360,25 @@ TEST(Dumper, OverflowLinesGoToTheOutputDirAndNeedIt) {
   EXPECT_EQ(FilesUnder(dir.path()).size(), 1u);
 }
 
+TEST(Dumper, OverflowLinesAppendTheTokenAndTheKindAfterTheOriginalsText) {
+  TempDir dir;
+  Dumper d(DumpConfig(dir, {{"ATB_OUTPUT_DIR", dir.path().string()}}));
+  d.ReportOverflowKernel("RmsNormOperation_1_8:RmsNorm", 0, overflow_report::Values{41, 0, 4096});
+  d.ReportOverflowKernel("LinearOperation_1_9:MatMul", 2, overflow_report::Values{0, 3, 64});
+  d.ReportOverflowKernel("ElewiseOperation_1_7:Add", 2, overflow_report::Values{1, 2, 8});
+  d.ReportOverflowKernel("A_0:B", 5);                                   // a host that announced nothing
+  d.ReportOverflowKernel("C_0:D", -1, overflow_report::Values{0, 0, 9});  // nothing to name: no kind
+  EXPECT_EQ(ReadFile(dir.path() / ("ait_overflow_res_" + Pid() + ".txt")),
+            "Overflow detected! Operator name: RmsNormOperation_1_8:RmsNorm, execute count 0, kind NaN "
+            "(41 NaN, 0 inf of 4096 output values)\n"
+            "Overflow detected! Operator name: LinearOperation_1_9:MatMul, execute count 2, kind inf "
+            "(0 NaN, 3 inf of 64 output values)\n"
+            "Overflow detected! Operator name: ElewiseOperation_1_7:Add, execute count 2, kind NaN+inf "
+            "(1 NaN, 2 inf of 8 output values)\n"
+            "Overflow detected! Operator name: A_0:B, execute count 5\n"
+            "Overflow detected! Operator name: C_0:D\n");
+}
+
 TEST(Dumper, TheQueueIsBoundedAndEverythingIsWrittenInTheEnd) {
   TempDir dir;
   Dumper d(DumpConfig(dir), /*max_queued_bytes=*/8 << 10);

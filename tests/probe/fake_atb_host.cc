@@ -4,7 +4,8 @@
 // operation and calls the probe functions the way the engine (and ATB) does, so that a
 // preloaded probe of the matching ABI writes the operation's output tensor, and a probe of
 // the other ABI — whose std::string functions have different mangled names — interposes
-// nothing that matters. tests/python/test_probe.py runs it.
+// nothing that matters. Under errcheck it reports its kernel as overflowed, as real ATB does:
+// through ReportOverflowKernel alone. tests/python/test_probe.py and test_dump.py run it.
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,7 +21,9 @@ int main() {
   const float out[6] = {0.5f, 1.5f, 2.5f, -1.0f, 0.0f, 65504.0f};
 
   bool saved = false;
-  if (atb::Probe::IsTensorNeedSave(ids, type) && atb::Probe::IsExecuteCountInRange(0)) {
+  // As ATB: the range is asked at every execution (a probe learns the token from it).
+  const bool in_range = atb::Probe::IsExecuteCountInRange(0);
+  if (atb::Probe::IsTensorNeedSave(ids, type) && in_range) {
     if (atb::Probe::IsSaveParam()) atb::Probe::SaveParam("{\"fake\":true}", dir + "/op_param.json");
     if (atb::Probe::IsSaveTensorAfter() && atb::Probe::IsSaveOuttensor()) {
       atb::Probe::SaveTensor("2", "0", "2,3", out, sizeof out, dir + "/after/outtensor0.bin");
@@ -32,6 +35,9 @@ int main() {
     const std::vector<atb::Probe::Tensor> outs = {{"float", "nd", "2,3", dir + "/after/outtensor0.bin"}};
     atb::Probe::ReportOperationIOTensor(0, type + "_0", "{}", none, outs);
   }
+  // As ATB in saturation mode, where the device's float status flags the kernel: an overflow
+  // report with the kernel path only (ATB knows nothing of ait_probe_overflow_values).
+  if (atb::Probe::IsOverflowCheck()) atb::Probe::ReportOverflowKernel(type + "_0:FakeKernel");
   std::printf("%s\n", saved ? "saved" : "not saved");
   return 0;
 }

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -239,10 +240,69 @@ def test_sigterm_is_passed_to_the_command_and_the_probe_flushes(ait, ait_engine,
     assert all(whole(tmp_path / "ait_dump" / "tensors" / roots[0] / f) for f in bins)
 
 
-def test_errcheck_clean_run_reports_nothing(ait, ait_engine, tiny, tmp_path):
-    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny), "-o", tmp_path)
-    assert "No overflow detected" in r.stdout
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "bf16"])
+def test_errcheck_clean_run_reports_nothing(ait, ait_engine, tiny, tmp_path, dtype):
+    # No kernel of a clean run writes an inf or a NaN (masked attention scores are finite).
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, "--dtype", dtype), "-o", tmp_path)
+    ids, verdict = r.stdout.splitlines()  # the command's own output, then errcheck's one line
+    assert verdict.startswith("No overflow detected (the command exited with status 0)"), r.stdout
+    assert "overflows detected" not in r.stdout and "Report:" not in r.stdout
     assert not list(tmp_path.glob("ait_overflow_res_*"))
+
+
+SUMMARY = re.compile(r"(\d+) overflows? detected(?: \(([^)]*)\))?; first: (\S+), execute count (\d+) \((\S+)\)")
+
+
+def summary(stdout):
+    """(total, {kind: count}, first kernel, its token, its kind) from errcheck's summary line."""
+    m = SUMMARY.search(stdout)
+    assert m, stdout
+    kinds = {}
+    for part in (m[2] or "").split(", "):
+        count, kind = part.split(" ", 1)
+        kinds[kind] = int(count)
+    return int(m[1]), kinds, m[3], int(m[4]), m[5]
+
+
+def report_kinds(report):
+    """{kind: lines} counted from the report file itself."""
+    kinds = {}
+    for line in report.read_text().splitlines():
+        kind = re.search(r", kind (\S+) \(\d+ NaN, \d+ inf of \d+ output values\)$", line)
+        kinds[kind[1] if kind else "kind not reported"] = kinds.get(kind[1] if kind else "kind not reported", 0) + 1
+    return kinds
+
+
+def test_errcheck_reports_a_planted_nan_with_kernel_token_and_kinds(ait, ait_engine, tiny, tmp_path):
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, "--perturb", "RmsNormOperation_1_8=nan"),
+            "-o", tmp_path)
+    (report,) = tmp_path.glob("ait_overflow_res_*.txt")
+    lines = report.read_text().splitlines()
+    # The kernel that wrote the NaN first, at token 0, with how many of its values are NaN.
+    m = re.fullmatch(r"Overflow detected! Operator name: (RmsNormOperation_1_8:\w+), execute count 0, "
+                     r"kind NaN \(([1-9]\d*) NaN, 0 inf of ([1-9]\d*) output values\)", lines[0])
+    assert m, lines[0]
+    assert int(m[2]) < int(m[3])  # 1 in 100 planted
+    # The NaN flows on through every later kernel and token; none of it is inf.
+    assert len(lines) > 3 and any("execute count 2" in line for line in lines)
+    total, kinds, first, token, kind = summary(r.stdout)
+    assert (total, kinds, first, token, kind) == (len(lines), report_kinds(report), m[1], 0, "NaN")
+    assert kinds.get("NaN", 0) > 0 and sum(kinds.values()) == total
+    assert f"Report: {report}" in r.stdout
+
+
+def test_errcheck_reports_inf_planted_on_a_graph_operation(ait, ait_engine, tiny, tmp_path):
+    # The inf lands on the layer's output after its kernels ran: no kernel of LlamaLayer_1
+    # wrote it. The next layer's kernels turn it into NaN, and those are what is reported.
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, "--perturb", "*LlamaLayer_1*=inf"),
+            "-o", tmp_path)
+    (report,) = tmp_path.glob("ait_overflow_res_*.txt")
+    lines = report.read_text().splitlines()
+    total, kinds, first, token, kind = summary(r.stdout)
+    assert total == len(lines) and kinds == report_kinds(report) and sum(kinds.values()) == total
+    assert kinds.get("NaN", 0) > 0
+    assert first.startswith("RmsNormOperation_2_0:") and token == 0 and kind == "NaN", r.stdout
+    assert not any("Operator name: LlamaLayer_1" in line or "_1_" in line.split(":")[1] for line in lines)
 
 
 PLANT = ["--perturb", "LinearOperation_1_2=scale:1e6", "--perturb", "LinearOperation_1_2=fp16-saturate"]
@@ -263,6 +323,19 @@ def test_errcheck_exit_stops_at_the_first_overflow(ait, ait_engine, tiny, tmp_pa
     (report,) = tmp_path.glob("ait_overflow_res_*.txt")
     assert len(report.read_text().splitlines()) == 1
     assert "stopped at the first overflow" in r.stdout
+    assert summary(r.stdout)[:4] == (1, {"inf": 1}, "LinearOperation_1_2:MatMul", 0)
+
+
+def test_errcheck_exit_stops_at_the_first_nan(ait, ait_engine, tiny, tmp_path):
+    r = run(ait, "llm", "errcheck", "--exec", engine_cmd(ait_engine, tiny, "--perturb", "RmsNormOperation_1_8=nan"),
+            "-o", tmp_path, "--exit", rc=1)
+    (report,) = tmp_path.glob("ait_overflow_res_*.txt")
+    (line,) = report.read_text().splitlines()
+    assert re.match(r"Overflow detected! Operator name: RmsNormOperation_1_8:\w+, execute count 0, kind NaN ", line)
+    total, kinds, first, token, kind = summary(r.stdout)
+    assert (total, kinds, token, kind) == (1, {"NaN": 1}, 0, "NaN") and first.startswith("RmsNormOperation_1_8:")
+    assert "stopped at the first overflow" in r.stdout
+    assert "RmsNormOperation_1_8:" in r.stderr and "NaN in an output" in r.stderr and "ATB_EXIT=1" in r.stderr
 
 
 def test_onnx_type_converts_the_topology_it_wrote(ait, ait_engine, tiny, layers, tmp_path):
@@ -300,6 +373,12 @@ def test_abi_follows_atb_home_and_the_old_abi_probe_serves_an_old_abi_host(ait, 
     assert r.stdout.startswith("saved")
     roots, files = tensor_files(tmp_path / "old")
     assert "0/0_FakeOperation/after/outtensor0.bin" in files
+    # errcheck through the same old-ABI probe: the host reports its kernel as real ATB does,
+    # by ReportOverflowKernel alone, so the line has the token and no kind.
+    r = run(ait, "llm", "errcheck", "--exec", host, "-o", tmp_path / "check", env=env)
+    (report,) = (tmp_path / "check").glob("ait_overflow_res_*.txt")
+    assert report.read_text() == "Overflow detected! Operator name: FakeOperation_0:FakeKernel, execute count 0\n"
+    assert "1 overflow detected; first: FakeOperation_0:FakeKernel, execute count 0\n" in r.stdout
     # Forcing the other flavour: its std::string symbols do not match the host's, nothing is saved.
     r = run(ait, "llm", "dump", "--exec", host, "-o", tmp_path / "forced", "--probe-abi", "1", env=env)
     assert r.stdout.startswith("not saved")

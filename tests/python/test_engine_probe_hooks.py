@@ -160,15 +160,43 @@ def test_overflow_check_names_the_kernel_and_can_stop(ait_engine, tiny, tmp_path
     (tmp_path / "b").mkdir()
     run(ait_engine, *args, env={"LD_PRELOAD": probe, "AIT_RECORDING_PROBE_DIR": tmp_path / "b",
                                 "AIT_RECORDING_PROBE_OVERFLOW": "1"})
-    found = Recording(tmp_path / "b", "").of("overflow")
+    rec = Recording(tmp_path / "b", "")
+    found = rec.of("overflow")
     # The planted op's kernel is named first (its output is what overflowed), then the ops
     # downstream that carry the inf on; the run goes on.
     assert found[0] == "LinearOperation_1_2:MatMul"
+    # Before each report the engine announces what the kernel's outputs held (ait's extension,
+    # ait_probe_overflow_values): the same path, NaN and inf counts of the float values.
+    overflow_calls = [(k, rest) for k, rest in rec.calls if k in ("values", "overflow")]
+    assert len(overflow_calls) == 2 * len(found)
+    for (k1, values), (k2, path) in zip(overflow_calls[::2], overflow_calls[1::2]):
+        assert (k1, k2) == ("values", "overflow")
+        vpath, nan, inf, total = values.split("|")
+        assert vpath == path and int(nan) + int(inf) > 0 and int(nan) + int(inf) <= int(total)
+    _, nan, inf, total = overflow_calls[0][1].split("|")
+    assert int(nan) == 0 and 0 < int(inf) <= int(total)  # fp16-saturate makes inf, not NaN
     (tmp_path / "c").mkdir()
     r = run(ait_engine, *args, rc=1, env={"LD_PRELOAD": probe, "AIT_RECORDING_PROBE_DIR": tmp_path / "c",
                                           "AIT_RECORDING_PROBE_OVERFLOW": "stop"})
     assert Recording(tmp_path / "c", "").of("overflow") == ["LinearOperation_1_2:MatMul"]
-    assert "LinearOperation_1_2:MatMul" in r.stderr and "overflow" in r.stderr
+    assert "LinearOperation_1_2:MatMul" in r.stderr and "overflow (inf in an output" in r.stderr
+
+
+def test_overflow_check_sees_nan(ait_engine, tiny, tmp_path):
+    # A NaN planted on a leaf is reported at the kernel that wrote it; one planted (as inf) on a
+    # graph operation reaches no kernel output of that graph, but the next layer's kernels turn
+    # it into NaN (rms of inf, inf * 0), and those are reported.
+    probe = build_program("libait_recording_probe.so", folder="lib")
+    for name, spec, first_op in (("leaf", "RmsNormOperation_1_8=nan", "RmsNormOperation_1_8:"),
+                                 ("graph", "LlamaLayer_1=inf", "RmsNormOperation_2_0:")):
+        (tmp_path / name).mkdir()
+        run(ait_engine, "run", "--model", tiny, "--input-ids", "1,2,3", "--max-new-tokens", 2, "--perturb", spec,
+            env={"LD_PRELOAD": probe, "AIT_RECORDING_PROBE_DIR": tmp_path / name, "AIT_RECORDING_PROBE_OVERFLOW": "1"})
+        rec = Recording(tmp_path / name, "")
+        found, values = rec.of("overflow"), rec.of("values")
+        assert found and found[0].startswith(first_op), found[:3]
+        path, nan, inf, total = values[0].split("|")
+        assert path == found[0] and int(nan) > 0 and int(inf) == 0, values[0]
 
 
 def test_engine_exports_the_probe_abi_with_default_visibility():

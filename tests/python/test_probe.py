@@ -454,17 +454,49 @@ def test_overflow_report_names_the_kernel(ait_engine, probe, tiny, tmp_path):
     d = dump(ait_engine, probe, tiny, tmp_path, extra=PERTURB, probe_env=errcheck_env(tmp_path, stop=False))
     (report,) = overflow_reports(tmp_path)
     lines = report.read_text().splitlines()
-    # The planted kernel first, then those downstream that carry the inf on; the run goes on.
-    assert lines[0] == "Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0"
+    # The planted kernel first, with its token and what its outputs held (the engine announces
+    # the counts through ait_probe_overflow_values), then those downstream that carry the inf
+    # on; the run goes on.
+    assert re.fullmatch(r"Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0, "
+                        r"kind inf \(0 NaN, [1-9]\d* inf of [1-9]\d* output values\)", lines[0]), lines[0]
     assert len(lines) > 1 and all(line.startswith("Overflow detected! Operator name: ") for line in lines)
+    assert all(re.search(r", kind (NaN|inf|NaN\+inf) \(\d+ NaN, \d+ inf of \d+ output values\)$", line)
+               for line in lines)
     assert d.result.stdout.strip()
 
 
 def test_overflow_stop_exits_nonzero_after_the_first_report(ait_engine, probe, tiny, tmp_path):
     r = dump(ait_engine, probe, tiny, tmp_path, extra=PERTURB, rc=1, probe_env=errcheck_env(tmp_path, stop=True))
     (report,) = overflow_reports(tmp_path)
-    assert report.read_text() == "Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0\n"
-    assert "LinearOperation_1_2:MatMul" in r.result.stderr
+    (line,) = report.read_text().splitlines(keepends=True)
+    assert line.startswith("Overflow detected! Operator name: LinearOperation_1_2:MatMul, execute count 0, kind inf (")
+    assert line.endswith(" output values)\n")
+    assert "LinearOperation_1_2:MatMul" in r.result.stderr and "inf in an output" in r.result.stderr
+
+
+def test_overflow_report_names_a_nan_and_stops_at_it(ait_engine, probe, tiny, tmp_path):
+    nan = ("--perturb", "RmsNormOperation_1_8=nan")
+    dump(ait_engine, probe, tiny, tmp_path / "go", extra=nan, probe_env=errcheck_env(tmp_path / "go", stop=False))
+    (report,) = overflow_reports(tmp_path / "go")
+    lines = report.read_text().splitlines()
+    assert re.fullmatch(r"Overflow detected! Operator name: RmsNormOperation_1_8:\w+, execute count 0, "
+                        r"kind NaN \([1-9]\d* NaN, 0 inf of [1-9]\d* output values\)", lines[0]), lines[0]
+    assert len(lines) > 1
+    r = dump(ait_engine, probe, tiny, tmp_path / "stop", extra=nan, rc=1,
+             probe_env=errcheck_env(tmp_path / "stop", stop=True))
+    (report,) = overflow_reports(tmp_path / "stop")
+    assert report.read_text().splitlines() == lines[:1]
+    assert "RmsNormOperation_1_8:" in r.result.stderr and "NaN in an output" in r.result.stderr
+
+
+def test_a_host_without_the_extension_gets_the_line_without_a_kind(tmp_path):
+    # The fake old-ABI "ATB" reports its kernel through ReportOverflowKernel alone, as real ATB does.
+    host = build_program("fake_atb_host_abi0")
+    abi0 = build_program("libait_probe_abi0.so", folder="lib")
+    r = run(host, env={"LD_PRELOAD": abi0, **errcheck_env(tmp_path, stop=False)})
+    assert r.stdout == "not saved\n"
+    (report,) = overflow_reports(tmp_path)
+    assert report.read_text() == "Overflow detected! Operator name: FakeOperation_0:FakeKernel, execute count 0\n"
 
 
 def test_clean_run_writes_no_overflow_report(ait_engine, probe, tiny, tmp_path):
@@ -607,8 +639,12 @@ def test_exports_are_the_probe_abi_only():
     abi0 = defined_symbols(build_program("libait_probe_abi0.so", folder="lib"))
     abi1 = defined_symbols(build_program("libait_probe_abi1.so", folder="lib"))
     for syms in (abi0, abi1):
-        assert len(syms) == 30  # 28 atb::Probe functions + 2 atb_speed::SpeedProbe
-        assert all(s.startswith(("_ZN3atb5Probe", "_ZN9atb_speed10SpeedProbe")) for s in syms), syms
+        # 28 atb::Probe functions + 2 atb_speed::SpeedProbe, and ait's one extension (a C name,
+        # the same in both flavours: include/ait/ait_probe_ext.h).
+        assert len(syms) == 31
+        assert "ait_probe_overflow_values" in syms
+        assert all(s.startswith(("_ZN3atb5Probe", "_ZN9atb_speed10SpeedProbe")) for s in syms
+                   if s != "ait_probe_overflow_values"), syms
     assert not any("__cxx11" in s for s in abi0)
     assert any("__cxx11" in s for s in abi1)
     # The abi0 flavour does not even use anything of the new ABI (no ait_core, no compiled fmt).

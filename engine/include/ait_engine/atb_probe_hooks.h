@@ -20,9 +20,11 @@
 //    when IsSaveTiling();
 //  - ReportKernelIOTensor when ReportKernelIOTensorEnable() (tensor paths under the leaf's dir,
 //    as ATB has them);
-//  - after the kernel, when IsOverflowCheck(): any ±inf in a float output ->
-//    ReportOverflowKernel("<LeafType>_<ids>:<KernelName>"), and when IsOverflowStop() the run
-//    stops with an ait::Error.
+//  - after the kernel, when IsOverflowCheck(): any NaN or ±inf in a float output ->
+//    ait_probe_overflow_values(path, NaN count, inf count, float values) (ait's extension,
+//    ait/ait_probe_ext.h: how the probe learns the kind) then
+//    ReportOverflowKernel(path = "<LeafType>_<ids>:<KernelName>"), and when IsOverflowStop()
+//    the run stops with an ait::Error naming the kernel and the kind.
 // The model's topology goes through ReportModelTopology (atb_speed::SpeedProbe).
 #pragma once
 
@@ -32,9 +34,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ait/overflow_report.h"
 #include "ait_engine/graph.h"
 
 namespace ait::engine {
+
+// The NaN and ±inf elements of a float tensor (fp32, fp16, bf16) and its element count, as
+// the overflow check counts them; all zero for other dtypes.
+overflow_report::Values CountNonFinite(const Tensor& t);
 
 class AtbProbeHooks : public ExecutionObserver {
  public:

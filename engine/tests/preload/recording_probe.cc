@@ -15,6 +15,7 @@
 //   setup|<count>|<opName>|<stats> and exec|...   statistics
 //   tiling|<path>|<bytes>          SaveTiling
 //   overflow|<kernelPath>          ReportOverflowKernel
+//   values|<kernelPath>|<nan>|<inf>|<values>   ait_probe_overflow_values (ait/ait_probe_ext.h)
 // AIT_RECORDING_PROBE_OVERFLOW=1 turns the overflow check on, =stop also stops on overflow.
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include <fstream>
 #include <string>
 
+#include "ait/ait_probe_ext.h"
 #include "ait/atb_probe_abi.h"
 
 namespace {
@@ -125,3 +127,9 @@ void SpeedProbe::ReportModelTopoInfo(const std::string& modelName, const std::st
 }
 
 }  // namespace atb_speed
+
+// ait's extension: what the overflowing kernel's outputs held (announced before the report).
+extern "C" void ait_probe_overflow_values(const char* kernel_path, uint64_t nan, uint64_t inf, uint64_t values) {
+  Record("values|" + std::string(kernel_path) + "|" + std::to_string(nan) + "|" + std::to_string(inf) + "|" +
+         std::to_string(values));
+}
