@@ -34,11 +34,29 @@ struct TensorInfo {
   SideStats stats;
 };
 
+// What a custom metric gives for one pair: the cells of its two CSV columns.
+struct CustomMetricValue {
+  std::string value;    // the metric's value as text ("0.25", "3", "ok")
+  std::string message;  // its message; the error when the metric failed on this pair
+};
+
+// A metric of the user's (`-alg FILE.py:FUNC`, compare_folders(custom_algorithms=...)): the
+// report gets two more columns, `name` and `name_message`, after the others. `fn` is called
+// with the two tensors as read (their dtypes and shapes, before any batch broadcast) for every
+// pair that passes the pre-check, possibly from several threads at once (it serializes inside
+// if it must). An exception it throws becomes that row's message (what()), never a failed report.
+struct CustomMetric {
+  std::string name;
+  std::function<CustomMetricValue(const Tensor& golden, const Tensor& my)> fn;
+};
+
 struct CompareRow {
   TensorPair pair;
   std::optional<TensorInfo> golden, my;
   std::optional<PairMetrics> metrics;  // present exactly when cmp_fail_reason is empty
   std::string fail_reason;             // the original's cmp_fail_reason
+  // One per CompareOptions::custom_metrics, in order, when `metrics` is present; else empty.
+  std::vector<CustomMetricValue> custom;
 };
 
 struct CompareOptions {
@@ -47,6 +65,8 @@ struct CompareOptions {
   bool broadcast = false;
   // Worker threads for CompareAll (0 = all cores).
   int threads = 0;
+  // The user's metrics, called on every pair whose metrics are computed.
+  std::vector<CustomMetric> custom_metrics;
 };
 
 // Scores one pair. Never throws for bad files: they become fail_reason.

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "ait/compare_level.h"
 #include "ait/compare_pair.h"
 #include "ait/csv_report.h"
 #include "ait/divergence.h"
@@ -31,6 +32,12 @@ struct CompareRequest {
   int threads = 0;  // worker threads, 0 = all cores
   // Op-type tables for ATB vs torch pairing: the built-ins, or LoadOpMapping of the user's file.
   OpMapping mapping = BuiltinOpMapping();
+  // -cl: which pairs of two folders are compared (include/ait/compare_level.h); applied after
+  // pairing, whatever the strategy. Two files are one pair at any level.
+  CompareLevel level = CompareLevel::kLayer;
+  // -alg: the user's metrics, two more CSV columns each (CustomMetric, CsvColumns), called on
+  // the pairs the CSV reports. Their names must give distinct columns.
+  std::vector<CustomMetric> custom_metrics;
   // Called from worker threads as pairs are scored (serialize inside); may be empty.
   std::function<void(size_t done, size_t total)> progress;
 };
@@ -55,9 +62,10 @@ struct CompareResult {
 };
 
 // Runs the comparison `request` describes. Throws ait::Error when the inputs cannot be
-// compared (a path missing, a folder against a file, nothing pairs, a file of a two-file
-// compare unreadable) or a report cannot be written. Bad tensor files in folders do not
-// throw: they become rows with a cmp_fail_reason.
+// compared (a path missing, a folder against a file, nothing pairs, the level does not exist
+// in the dumps, a file of a two-file compare unreadable), custom metric names repeat a column,
+// or a report cannot be written. Bad tensor files in folders do not throw: they become rows
+// with a cmp_fail_reason.
 CompareResult RunCompare(const CompareRequest& request);
 
 // The summary document of a folder compare (docs/ROOT_CAUSE.md; what the JSON report holds),
@@ -66,6 +74,9 @@ std::string CompareSummaryJson(const CompareResult& result);
 
 // The pairing strategies in the order RunCompare asks them: (name, one-line summary).
 std::vector<std::pair<std::string, std::string>> ListPairingStrategies();
+
+// The names of request.custom_metrics, in order: the CSV's columns after the others.
+std::vector<std::string> CustomMetricNames(const CompareRequest& request);
 
 // The end-of-run text of `ait llm compare`: for two files the pair table, for folders the
 // summary and the root causes; then where the reports went.

@@ -17,6 +17,10 @@ namespace ait {
 inline constexpr size_t kOriginalCsvColumns = 22;
 inline constexpr size_t kExtraCsvColumns = 5;
 const std::vector<std::string>& CsvColumns();
+// The columns of a report with custom metrics (CompareOptions::custom_metrics): CsvColumns(),
+// then per metric `{name}` (its value) and `{name}_message`. Throws ait::Error when a name is
+// empty or a column name would repeat (two metrics of one name, a metric named like a column).
+std::vector<std::string> CsvColumns(const std::vector<std::string>& custom_metric_names);
 
 // A double as Python's repr() prints it ("1.0", "0.1", "1e-05", "nan", "inf").
 std::string PythonFloatRepr(double v);
@@ -26,12 +30,15 @@ std::string PythonFloatRepr(double v);
 // Returns how many rows were removed.
 size_t DropMixedInt8Rows(std::vector<CompareRow>& rows);
 
-// Cells of one row, in CsvColumns() order.
-std::vector<std::string> CsvCells(const CompareRow& row);
+// Cells of one row, in CsvColumns() order, then value and message of its first
+// `custom_metrics` custom metrics (empty cells where the row has none: a failed pair).
+std::vector<std::string> CsvCells(const CompareRow& row, size_t custom_metrics = 0);
 
 // Writes `dir`/ait_cmp_report_{YYYYmmddHHMMSS}.csv (a `_N` suffix if that name exists),
 // creating `dir` if needed, atomically. Returns the path written. Throws ait::Error.
-std::filesystem::path WriteCsvReport(const std::filesystem::path& dir, const std::vector<CompareRow>& rows);
+// `custom_metric_names`: the columns CsvColumns(custom_metric_names) adds.
+std::filesystem::path WriteCsvReport(const std::filesystem::path& dir, const std::vector<CompareRow>& rows,
+                                     const std::vector<std::string>& custom_metric_names = {});
 
 // The reports of one compare, named with the CSV's timestamp.
 struct ReportPaths {
@@ -53,7 +60,7 @@ struct CompareSummary {
 CompareSummary Summarize(const std::vector<CompareRow>& rows, double cosine_threshold, size_t worst_count);
 // The summary as text for a terminal.
 std::string FormatSummary(const CompareSummary& summary, const std::vector<CompareRow>& rows);
-// One pair's metrics as an aligned two-column table.
-std::string FormatPairTable(const CompareRow& row);
+// One pair's metrics as an aligned two-column table (with its custom metrics' columns).
+std::string FormatPairTable(const CompareRow& row, const std::vector<std::string>& custom_metric_names = {});
 
 }  // namespace ait

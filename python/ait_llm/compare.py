@@ -23,7 +23,7 @@ import os
 from ait_llm import _ait_core
 from ait_llm.tensor_io import AitError, _to_core
 
-__all__ = ["AitError", "METRICS", "compare_tensors", "compare_files", "compare_folders"]
+__all__ = ["AitError", "METRICS", "CMP_LEVELS", "compare_tensors", "compare_files", "compare_folders"]
 
 METRICS = ("cosine_similarity", "max_relative_error", "mean_relative_error", "max_absolute_error",
            "mean_absolute_error", "kl_divergence", "relative_euclidean_distance")
@@ -59,7 +59,38 @@ def compare_files(golden_path, my_path, broadcast=False):
     return _ait_core.compare_files(os.fspath(golden_path), os.fspath(my_path), bool(broadcast))
 
 
-def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0):
+CMP_LEVELS = ("layer", "token", "module", "api", "logits")
+
+
+def _custom_algorithms(custom_algorithms):
+    """[(column name, callable)] of compare_folders' ``custom_algorithms``."""
+    if custom_algorithms is None:
+        return []
+    if isinstance(custom_algorithms, (str, bytes, os.PathLike)) or callable(custom_algorithms):
+        custom_algorithms = [custom_algorithms]
+    out = []
+    for item in custom_algorithms:
+        if isinstance(item, (str, os.PathLike)):
+            try:
+                out.append(_ait_core.load_custom_algorithm(os.fspath(item)))
+            except ValueError as e:
+                raise ValueError(f"custom_algorithms: {e}") from None
+        elif callable(item):
+            out.append((getattr(item, "__name__", None) or type(item).__name__, item))
+        else:
+            raise TypeError(f"custom_algorithms: {item!r} is neither a callable nor 'FILE.py:FUNC'")
+    columns = list(_ait_core.csv_columns())
+    for name, _ in out:
+        for column in (name, name + "_message"):
+            if column in columns:
+                raise ValueError(f"custom_algorithms: {name}: the report already has a column '{column}' "
+                                 "(each custom algorithm adds '<name>' and '<name>_message')")
+            columns.append(column)
+    return out
+
+
+def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0,
+                    cmp_level="layer", custom_algorithms=None):
     """Compares two dump folders as ``ait llm compare -gp golden -mp my`` does, through the
     same C++ call (``RunCompare``): the same pairing strategy, rows and root causes.
 
@@ -67,6 +98,17 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     ``tensors/``, ``{dev}_{pid}/``, a token folder). With ``output`` (a folder, created if
     missing) the CSV, JSON and HTML reports are written there as the command writes them;
     by default nothing is written. ``op_mapping_file`` is the command's ``-mf``.
+
+    ``cmp_level`` is the command's ``-cl`` (:data:`CMP_LEVELS`): ``"layer"`` and ``"token"``
+    compare everything paired; ``"module"`` / ``"api"`` keep the pairs in the torch dump's
+    module / API-mode folders, ``"logits"`` per token the model's final output.
+
+    ``custom_algorithms`` is the command's ``-alg``: a list of callables ``f(golden, my) ->
+    (value, message)`` and/or ``"FILE.py:FUNC"`` strings. Each is called with the two tensors
+    as numpy arrays (as read; bfloat16 as float32) on every row whose metrics are computed,
+    possibly from worker threads (holding the GIL); its columns are ``f.__name__`` (the value:
+    float when it reads as a number, else str; None when not called) and
+    ``f.__name__ + "_message"`` (str; an exception raised becomes ``"ValueError: ..."``).
 
     Returns a dict:
 
@@ -85,11 +127,15 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     >>> r["summary"]["root_causes"][0]["my_name"]
     'LinearOperation_2_9'
     """
+    if cmp_level not in CMP_LEVELS:
+        raise ValueError(f"cmp_level: {cmp_level!r} is not one of {', '.join(CMP_LEVELS)}")
+    algorithms = _custom_algorithms(custom_algorithms)
     for what, path in (("golden", golden), ("my", my)):
         if not os.path.isdir(path):
             raise AitError(f"{os.fspath(path)}: the {what} path is not a folder (compare_files compares two files)")
     result = _ait_core.compare_folders(os.fspath(golden), os.fspath(my),
                                        None if output is None else os.fspath(output), float(cosine_threshold),
-                                       None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads))
+                                       None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads),
+                                       cmp_level, algorithms)
     result["summary"] = json.loads(result["summary"])
     return result

@@ -14,6 +14,7 @@
 #include "ait/log.h"
 #include "args.h"
 #include "commands.h"
+#include "python_metrics.h"
 
 namespace ait::cli {
 namespace fs = std::filesystem;
@@ -22,7 +23,7 @@ namespace {
 const std::vector<OptionAlias> kAliases = {
     {"-gp", "--golden-path"}, {"-mp", "--my-path"},          {"-o", "--output"},
     {"-l", "--log-level"},    {"-mf", "--op-mapping-file"}, {"-ct", "--cosine-threshold"},
-    {"-t", "--threads"},
+    {"-t", "--threads"},      {"-cl", "--cmp-level"},       {"-alg", "--custom-algorithms"},
 };
 
 // Progress on a terminal: one line, redrawn at most every 100 ms; nothing when piped.
@@ -77,8 +78,17 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "introducing operations, deepest first (a kernel over its operation over its layer), each\n"
       "named once with the tokens it shows in, are printed as root causes with their evidence.\n"
       "Rounding differences (fp16/bf16 vs fp32) stay far inside the default threshold.\n\n"
+      "--cmp-level: layer and token (the original's) compare everything paired, as the pairing\n"
+      "finds any level of a dump itself; module keeps the torch dump's module folders, api its\n"
+      "API-mode folders ({module}.{function}[.N]), logits per token the model's final output.\n\n"
+      "--custom-algorithms FILE.py:FUNC ...: FUNC(golden, my) -> (value, message) is called with the\n"
+      "two tensors as numpy arrays (as read; bfloat16 as float32) on every pair of the CSV whose\n"
+      "metrics are computed; the CSV gets columns FUNC and FUNC_message. An exception it raises\n"
+      "becomes the row's FUNC_message. Python is Debian's python3 (plus $VIRTUAL_ENV's\n"
+      "site-packages), loaded only with this option.\n\n"
       "Writes into OUTPUT, with one timestamp:\n"
       "  ait_cmp_report_{YYYYmmddHHMMSS}.csv   the original's 22 columns + operation name/type columns\n"
+      "                                        (+ FUNC, FUNC_message per custom algorithm)\n"
       "  ait_cmp_summary_{YYYYmmddHHMMSS}.json root causes, per-operation verdicts (folders only)\n"
       "  ait_cmp_report_{YYYYmmddHHMMSS}.html  charts along execution order, worst operations (folders only)\n"
       "Exit status: 0 when the comparison ran (failed pairs and root causes are results), 1 when\n"
@@ -86,7 +96,8 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "ait llm compare");
   app.formatter(std::make_shared<AliasFormatter>(kAliases));
   app.get_formatter()->column_width(34);
-  std::string golden, my, output = "./", log_level = "info", mapping_file;
+  std::string golden, my, output = "./", log_level = "info", mapping_file, cmp_level = "layer";
+  std::vector<std::string> algorithms;
   double threshold = 0.99;
   int threads = 0;
   app.add_option("--golden-path", golden, "golden dump folder or tensor file")->required();
@@ -100,10 +111,21 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       ->capture_default_str()
       ->check(CLI::Range(-1.0, 1.0));
   app.add_option("--threads", threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--cmp-level", cmp_level,
+                 "layer, token (compare everything paired), module, api (the torch dump's module / API-mode "
+                 "folders only) or logits (the model's final output only)")
+      ->capture_default_str();
+  app.add_option("--custom-algorithms", algorithms,
+                 "FILE.py:FUNC ...: more metrics, FUNC(golden, my) -> (value, message) on numpy arrays; "
+                 "columns FUNC and FUNC_message")
+      ->expected(1, -1);
   if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto level = ParseLogLevel(log_level);
   if (!level) return UsageError("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
   SetLogLevel(*level);
+  const std::optional<CompareLevel> compare_level = ParseCompareLevel(cmp_level);
+  if (!compare_level)
+    return UsageError("--cmp-level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
   std::error_code ec;
   for (const auto& [flag, path] : {std::pair{"--golden-path", golden}, std::pair{"--my-path", my}})
     if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
@@ -124,6 +146,18 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   request.output = output;
   request.cosine_threshold = threshold;
   request.threads = threads;
+  request.level = *compare_level;
+  if (!algorithms.empty()) {  // only now is Python loaded
+    PythonMetrics loaded = LoadPythonMetrics(algorithms);
+    if (loaded.status == kExitUsage) return UsageError("--custom-algorithms: " + loaded.error);
+    if (loaded.status != kExitOk) {
+      Log(LogLevel::kError, "--custom-algorithms: {}", loaded.error);
+      return kExitFailure;
+    }
+    request.custom_metrics = std::move(loaded.metrics);
+    auto columns = Capture([&] { return CsvColumns(CustomMetricNames(request)); });
+    if (!columns.ok()) return UsageError("--custom-algorithms: " + columns.error());
+  }
   Progress progress("Comparing pairs");
   request.progress = [&](size_t done, size_t total) { progress.Update(done, total); };
   try {
@@ -131,7 +165,8 @@ int RunCompare(const std::vector<std::string>& raw_args) {
     if (result.summary.dropped_int8)
       Log(LogLevel::kWarning, "int8 tensors compare only with int8: {} pair(s) left out of the CSV", result.summary.dropped_int8);
     if (result.folders && LogEnabled(LogLevel::kDebug))
-      for (const CompareRow& r : result.rows) Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r));
+      for (const CompareRow& r : result.rows)
+        Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r, CustomMetricNames(request)));
     std::fputs(FormatCompareResult(request, result).c_str(), stdout);
     return kExitOk;
   } catch (const Error& e) {

@@ -11,6 +11,7 @@
 
 #include "ait/error.h"
 #include "ait/log.h"
+#include "compare/pairing/compare_level.h"
 #include "compare/pairing/pairing_strategy.h"
 #include "compare/report/html_report.h"
 #include "compare/report/summary_json.h"
@@ -23,14 +24,17 @@ namespace {
 CompareResult CompareFiles(const CompareRequest& request) {
   CompareResult result;
   const std::string my = request.my.string();
-  CompareRow row = ComparePair({"0", "0", request.golden.string(), my, request.my.filename().string()}, CompareOptions{});
+  CompareOptions options;
+  options.custom_metrics = request.custom_metrics;
+  CompareRow row = ComparePair({"0", "0", request.golden.string(), my, request.my.filename().string()}, options);
   if (!row.golden || !row.my) throw Error(row.fail_reason);  // a file could not be read at all
   result.file_pair = row;
   result.rows.push_back(std::move(row));
   const size_t dropped = DropMixedInt8Rows(result.rows);
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);
   result.summary.dropped_int8 = dropped;
-  if (!request.output.empty()) result.reports.csv = WriteCsvReport(request.output, result.rows);
+  if (!request.output.empty())
+    result.reports.csv = WriteCsvReport(request.output, result.rows, CustomMetricNames(request));
   return result;
 }
 
@@ -59,7 +63,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
   if (!choice.chosen) Fail(request.golden.string(), "no pairing strategy recognises these two dumps");
   result.strategy = std::string(choice.chosen->name());
   result.pairing = choice.chosen->Pair(dumps);
-  const OpPairing& ops = result.pairing;
+  OpPairing& ops = result.pairing;
   Log(LogLevel::kInfo, "pairing: {} [{}{}{}]; golden {}, my {}", ops.strategy, result.strategy,
       declined.empty() ? "" : "; declined: ", declined, ops.golden_root.string(), ops.my_root.string());
   for (const std::string& note : ops.notes) Log(LogLevel::kWarning, "{}", note);
@@ -67,10 +71,16 @@ CompareResult CompareFolders(const CompareRequest& request) {
     std::string blocked = choice.FirstBlock();
     throw Error(blocked.empty() ? ops.nothing_paired : blocked);
   }
+  const size_t paired = ops.rows.size();
+  ApplyCompareLevel(request.level, dumps, ops);
+  if (ops.rows.size() != paired)
+    Log(LogLevel::kInfo, "compare level {}: {} of {} tensor pairs kept", CompareLevelName(request.level),
+        ops.rows.size(), paired);
 
   CompareOptions options;
   options.broadcast = ops.broadcast;
   options.threads = request.threads;
+  options.custom_metrics = request.custom_metrics;
   std::vector<CompareRow> rows = ScoreForAnalysis(ops.rows, ops, options, request.progress);
   DivergenceOptions analysis_options;
   analysis_options.cosine_threshold = request.cosine_threshold;
@@ -82,7 +92,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);
   result.summary.dropped_int8 = dropped;
   if (!request.output.empty()) {
-    result.reports = ReportPathsFor(WriteCsvReport(request.output, result.rows));
+    result.reports = ReportPathsFor(WriteCsvReport(request.output, result.rows, CustomMetricNames(request)));
     WriteSummaryJson(result.reports.json, BuildSummaryJson(ops, result.analysis, result.summary, result.reports));
     WriteHtmlReport(result.reports.html, ops, result.analysis, result.summary, result.reports);
   }
@@ -92,6 +102,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
 }  // namespace
 
 CompareResult RunCompare(const CompareRequest& request) {
+  CsvColumns(CustomMetricNames(request));  // throws for names that would repeat a column
   std::error_code ec;
   for (const auto& [what, path] : {std::pair{"golden path", &request.golden}, std::pair{"my path", &request.my}})
     if (!fs::exists(*path, ec)) Fail(path->string(), "the {} does not exist", what);
@@ -113,11 +124,17 @@ std::vector<std::pair<std::string, std::string>> ListPairingStrategies() {
   return out;
 }
 
+std::vector<std::string> CustomMetricNames(const CompareRequest& request) {
+  std::vector<std::string> names;
+  for (const CustomMetric& m : request.custom_metrics) names.push_back(m.name);
+  return names;
+}
+
 std::string FormatCompareResult(const CompareRequest& request, const CompareResult& result) {
   std::string out;
   if (!result.folders) {
     out = fmt::format("golden: {}\nmy:     {}\n{}", request.golden.string(), request.my.string(),
-                      FormatPairTable(result.file_pair.value_or(CompareRow{})));
+                      FormatPairTable(result.file_pair.value_or(CompareRow{}), CustomMetricNames(request)));
     if (!result.reports.csv.empty()) out += fmt::format("Report: {}\n", result.reports.csv.string());
     return out;
   }

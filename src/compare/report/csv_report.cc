@@ -50,6 +50,20 @@ const std::vector<std::string>& CsvColumns() {
   return columns;
 }
 
+std::vector<std::string> CsvColumns(const std::vector<std::string>& custom_metric_names) {
+  std::vector<std::string> columns = CsvColumns();
+  for (const std::string& name : custom_metric_names) {
+    if (name.empty()) throw Error("a custom metric has an empty name");
+    for (std::string column : {name, name + "_message"}) {
+      if (std::find(columns.begin(), columns.end(), column) != columns.end())
+        throw Error(fmt::format("custom metric '{}': the report already has a column '{}'{}", name, column,
+                                column == name ? "" : " (each custom metric adds '<name>' and '<name>_message')"));
+      columns.push_back(std::move(column));
+    }
+  }
+  return columns;
+}
+
 std::string PythonFloatRepr(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -67,9 +81,9 @@ size_t DropMixedInt8Rows(std::vector<CompareRow>& rows) {
   return before - rows.size();
 }
 
-std::vector<std::string> CsvCells(const CompareRow& r) {
+std::vector<std::string> CsvCells(const CompareRow& r, size_t custom_metrics) {
   std::vector<std::string> c;
-  c.reserve(kOriginalCsvColumns + kExtraCsvColumns);
+  c.reserve(kOriginalCsvColumns + kExtraCsvColumns + 2 * custom_metrics);
   c.push_back(r.pair.token_id);
   c.push_back(r.pair.data_id);
   auto side = [&](const std::string& path, const std::optional<TensorInfo>& info) {
@@ -96,10 +110,16 @@ std::vector<std::string> CsvCells(const CompareRow& r) {
   for (const std::string* extra : {&r.pair.my_name, &r.pair.my_type, &r.pair.golden_name, &r.pair.golden_type,
                                    &r.pair.match})
     c.push_back(*extra);
+  for (size_t i = 0; i < custom_metrics; ++i) {
+    c.push_back(i < r.custom.size() ? r.custom[i].value : "");
+    c.push_back(i < r.custom.size() ? r.custom[i].message : "");
+  }
   return c;
 }
 
-fs::path WriteCsvReport(const fs::path& dir, const std::vector<CompareRow>& rows) {
+fs::path WriteCsvReport(const fs::path& dir, const std::vector<CompareRow>& rows,
+                        const std::vector<std::string>& custom_metric_names) {
+  const std::vector<std::string> cols = CsvColumns(custom_metric_names);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) Fail(dir.string(), "cannot create the output folder ({})", ec.message());
@@ -109,11 +129,13 @@ fs::path WriteCsvReport(const fs::path& dir, const std::vector<CompareRow>& rows
   WriteFileAtomically(path.string(), [&](std::FILE* f) {
     std::string out;
     out.reserve(256 * (rows.size() + 1));
-    const auto& cols = CsvColumns();
-    for (size_t i = 0; i < cols.size(); ++i) out += (i ? "," : "") + cols[i];
+    for (size_t i = 0; i < cols.size(); ++i) {
+      if (i) out += ',';
+      out += CsvQuote(cols[i]);
+    }
     out += '\n';
     for (const CompareRow& r : rows) {
-      auto cells = CsvCells(r);
+      auto cells = CsvCells(r, custom_metric_names.size());
       for (size_t i = 0; i < cells.size(); ++i) {
         if (i) out += ',';
         out += CsvQuote(cells[i]);
@@ -197,9 +219,9 @@ std::string FormatSummary(const CompareSummary& s, const std::vector<CompareRow>
   return out;
 }
 
-std::string FormatPairTable(const CompareRow& row) {
-  const auto& cols = CsvColumns();
-  auto cells = CsvCells(row);
+std::string FormatPairTable(const CompareRow& row, const std::vector<std::string>& custom_metric_names) {
+  const std::vector<std::string> cols = CsvColumns(custom_metric_names);
+  auto cells = CsvCells(row, custom_metric_names.size());
   std::string out;
   for (size_t i = 0; i < cols.size(); ++i) {
     if (cells[i].empty()) continue;

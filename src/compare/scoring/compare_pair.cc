@@ -105,6 +105,20 @@ std::string JoinReasons(const std::vector<std::string>& reasons) {
   return out;
 }
 
+// The user's metrics on a scored pair; a metric that throws gives its message instead.
+void RunCustomMetrics(const Tensor& golden, const Tensor& my, const CompareOptions& options, CompareRow& row) {
+  row.custom.reserve(options.custom_metrics.size());
+  for (const CustomMetric& metric : options.custom_metrics) {
+    try {
+      row.custom.push_back(metric.fn ? metric.fn(golden, my) : CustomMetricValue{});
+    } catch (const std::exception& e) {
+      row.custom.push_back({"", e.what()});
+    } catch (...) {
+      row.custom.push_back({"", "unknown error"});
+    }
+  }
+}
+
 }  // namespace
 
 CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
@@ -182,6 +196,7 @@ CompareRow CompareTensors(const Tensor& golden, const Tensor& my, const CompareO
     return row;
   }
   row.metrics = pm;
+  RunCustomMetrics(golden, my, options, row);
   return row;
 }
 

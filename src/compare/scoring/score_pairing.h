@@ -10,7 +10,8 @@
 namespace ait {
 
 // Scores `report_pairs` and every further tensor pair of `ops` once (CompareAll). The first
-// report_pairs.size() rows are those of report_pairs, in order; the rest follow.
+// report_pairs.size() rows are those of report_pairs, in order; the rest follow. Custom
+// metrics (options.custom_metrics) run on report_pairs only.
 std::vector<CompareRow> ScoreForAnalysis(const std::vector<TensorPair>& report_pairs, const OpPairing& ops,
                                          const CompareOptions& options,
                                          const std::function<void(size_t, size_t)>& progress = nullptr);
