@@ -47,7 +47,9 @@ CompareResult CompareFolders(const CompareRequest& request) {
   // every strategy that needs its location); declines go into the pairing line.
   std::vector<std::pair<std::string, std::string>> blocked;  // reason -> strategy names
   std::string declined;
-  for (const auto& [strategy, recognition] : choice.refusals) {
+  for (const StrategyChoice::Refusal& refusal : choice.refusals) {
+    const PairingStrategy* strategy = refusal.strategy;
+    const Recognition& recognition = refusal.recognition;
     const bool is_block = recognition.kind == Recognition::Kind::kBlocked;
     result.refusals.push_back({std::string(strategy->name()), recognition.reason, is_block});
     if (!is_block) {

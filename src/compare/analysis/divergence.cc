@@ -12,7 +12,6 @@
 namespace ait {
 namespace {
 
-constexpr size_t kNone = static_cast<size_t>(-1);
 
 
 // The largest finite value of a float dtype as the report spells it; 0 for other dtypes.
