@@ -126,3 +126,12 @@ def test_errors_name_the_folder(compare, ait_llm_package, scenario_dumps, tmp_pa
 
 def test_exported_from_the_package(ait_llm_package):
     assert ait_llm_package.compare_folders is ait_llm_package.compare.compare_folders
+
+
+def test_atb_torch_rows_carry_the_real_token_and_a_running_data_id(compare, scenario_dumps):
+    """The original writes token_id 0 and data_id 0 on every ATB vs torch row (COMPATIBILITY.md)."""
+    rows = compare.compare_folders(scenario_dumps["torch"], scenario_dumps["engine"])["rows"]
+    assert [r["data_id"] for r in rows] == [str(i) for i in range(len(rows))]
+    tokens = {r["token_id"] for r in rows}
+    assert {"0", "1"} <= tokens
+    assert any(r["token_id"] == "1" and "/1/" in r["my_data_path"] for r in rows)
