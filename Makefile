@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 PYTHON     := .venv/bin/python
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo bench clean help
+.PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo bench calibrate clean help
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make test   install deps, build, run every test (unit, python, sanitizers, fuzz)"
 	@echo "make build  build only; the program lands at $(BUILD)/bin/ait"
 	@echo "make bench  run the benchmarks; results go to docs/PERFORMANCE.md by hand"
+	@echo "make calibrate  planted-fault suite of the root-cause analysis; its table goes into docs/ROOT_CAUSE.md"
 
 deps:
 	@bash scripts/install-deps.sh
@@ -55,6 +56,9 @@ demo: build
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)
+
+calibrate: build
+	@$(PYTHON) scripts/calibrate.py --build $(BUILD) --write-docs
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

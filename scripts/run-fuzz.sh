@@ -18,7 +18,7 @@ fi
 build=$1
 seconds=${2:-15}
 case $seconds in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology}
+targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology manual_mapping}
 out=$build/fuzz
 fuzz_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/fuzz" && pwd) || exit 2
 work=$(mktemp -d "${TMPDIR:-/tmp}/ait-fuzz.XXXXXX") || exit 2
@@ -80,7 +80,9 @@ for target in $targets; do
   mkdir -p "$corpus"
   seeds=$work/seeds/$target
   mkdir -p "$seeds"
-  if [ "$target" = pair_topology ]; then  # its seed: the synthetic dumps' own topology files
+  # Targets that write their own seed (pair_topology: the synthetic dumps' topology files;
+  # manual_mapping: a metadata.json as dump_data writes it, naming its fixed dump's files).
+  if [ "$target" = pair_topology ] || [ "$target" = manual_mapping ]; then
     AIT_FUZZ_SEED_OUT="$seeds/seed000" "$exe" -runs=1 >/dev/null 2>&1 || true
   fi
   log=$out/logs/$name.log

@@ -26,6 +26,8 @@ struct DivergenceOptions {
   double amplification = 4.0;
   // Root causes listed at most (the rest are counted).
   size_t max_root_causes = 10;
+  // Error contributors listed at most.
+  size_t max_contributors = 10;
 };
 
 // The distance threshold that goes with a cosine threshold: sqrt(2 (1 - cosine_threshold)).
@@ -74,6 +76,9 @@ struct OpDivergence {
   std::string why;  // one sentence for reports
   SideScore inputs, outputs;
   bool root_cause = false;  // this occurrence is (an occurrence of) a listed root cause
+  // What this operation adds: its output distance beyond its inputs' (max(0, out - in)), for
+  // an operation with scored, finite inputs and outputs; empty otherwise.
+  std::optional<double> local_error;
 };
 
 struct RootCause {
@@ -86,6 +91,9 @@ struct DivergenceReport {
   std::vector<OpDivergence> ops;       // parallel to OpPairing::ops
   std::vector<RootCause> root_causes;  // most likely first: earliest in execution order
   size_t root_causes_left_out = 0;     // candidates beyond max_root_causes
+  // The leaf operations that add the most error (largest local_error first), root causes left
+  // out: where the expected error of a dtype change or a quantization comes from.
+  std::vector<size_t> contributors;
   double cosine_threshold = 0.99, distance_threshold = 0, amplification = 0;
   // The noise floor used: "zero" (identical inputs give identical outputs in this compare),
   // "zero for N operation type(s)", or "threshold" (only the fixed threshold applies).

@@ -3,6 +3,7 @@
     from ait_llm import DumpConfig, register_hook    # dump a torch model (docs/TORCH_DUMP.md)
     from ait_llm import atb_json_to_onnx             # ATB topology JSON -> ONNX
     from ait_llm import compare_folders              # `ait llm compare` of two dumps (docs/PYTHON_API.md)
+    from ait_llm import dump_data                    # manual golden dump: golden_tensor/metadata.json
 
 Everything is imported on first use, so `import ait_llm` needs neither torch nor the
 compiled extension."""
@@ -13,6 +14,7 @@ _LAZY = {
     "DumpHandle": "ait_llm.dump.torch_dump",
     "register_hook": "ait_llm.dump.torch_dump",
     "remove_hook": "ait_llm.dump.torch_dump",
+    "dump_data": "ait_llm.dump.manual_dump",
     "atb_json_to_onnx": "ait_llm.common.json_fitter",
     "compare_folders": "ait_llm.compare",
     "compare_files": "ait_llm.compare",

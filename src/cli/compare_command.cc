@@ -57,7 +57,7 @@ int UsageError(const std::string& message) {
 int RunCompare(const std::vector<std::string>& raw_args) {
   std::string strategies;
   for (const auto& [name, summary] : ListPairingStrategies())
-    strategies += fmt::format("    {:<12} {}\n", name, summary);
+    strategies += fmt::format("    {:<15} {}\n", name, summary);
   CLI::App app(
       "Compare a golden dump with 'my' dump (or two tensor files) and score every pair.\n\n"
       "Modes, chosen by what the paths are:\n"

@@ -98,7 +98,10 @@ def test_planted_fault_is_the_root_cause_from_python(compare, scenario_dumps):
     causes = result["summary"]["root_causes"]
     assert causes and causes[0]["my_name"] == "LinearOperation_2_9"
     assert causes[0]["golden_name"].endswith("mlp.gate_proj")
-    assert [d["strategy"] for d in result["declined"]] == ["manual-mapping", "torch-torch"]
+    declined = {d["strategy"]: d for d in result["declined"]}
+    assert declined["torch-torch"]["reason"] == "not two torch dumps"
+    assert "manual-mapping" in declined  # asked first, as the original decides it first
+    assert not any(d["blocked"] for d in result["declined"])
 
 
 def test_demo_dumps_reports_are_pinned_for_cli_and_python(compare, ait, tmp_path):

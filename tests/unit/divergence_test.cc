@@ -213,6 +213,25 @@ TEST(AnalyzeDivergence, OneExactTypeGivesAZeroFloorForThatTypeOnly) {
   EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Norm_0"});
 }
 
+// Expected error (rounding, quantization) is ranked, not claimed: each leaf's local error is its
+// output distance beyond its inputs', largest first, layers and root causes left out.
+TEST(AnalyzeDivergence, ContributorsRankTheLocalErrorOfLeaves) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0_0", 1, {"x"}, {"a"}), Op("0", "Linear_1", "0_1", 1, {"a"}, {"b"}),
+             Op("0", "Act_2", "0_2", 1, {"b"}, {"c"}), Op("0", "Layer_0", "0", 0, {"x"}, {"c"})};
+  ops.ops[3].leaf = false;
+  std::vector<CompareRow> rows = {Scored("x", 0.999999, 0.001), Scored("a", 0.99999, 0.003),
+                                  Scored("b", 0.9999, 0.013), Scored("c", 0.9999, 0.012)};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {});
+  EXPECT_TRUE(r.root_causes.empty());
+  ASSERT_EQ(r.contributors, (std::vector<size_t>{1, 0}));  // Act_2 adds nothing; the layer is no leaf
+  EXPECT_NEAR(*r.ops[1].local_error, *r.ops[1].outputs.distance - *r.ops[1].inputs.distance, 1e-12);
+  EXPECT_DOUBLE_EQ(*r.ops[2].local_error, 0.0);
+  const std::string text = FormatRootCauses(ops, r);
+  EXPECT_NE(text.find("Largest error contributors"), std::string::npos) << text;
+  EXPECT_NE(text.find("1. Linear_1 [Linear]"), std::string::npos) << text;
+}
+
 TEST(AnalyzeDivergence, PrefersTheDeepestOperationAndFoldsTokens) {
   // Layer_1 > Linear_1_2 > its kernel, all off with clean inputs, in completion order; twice.
   OpPairing ops;

@@ -315,6 +315,21 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   for (const RootCause& rc : all)
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
   report.root_causes = std::move(all);
+
+  // Local error, and the leaves that add the most of it.
+  for (size_t i = 0; i < ops.size(); ++i) {
+    OpDivergence& d = report.ops[i];
+    if (d.inputs.scored && !d.inputs.nonfinite && d.outputs.scored && !d.outputs.nonfinite &&
+        std::isfinite(*d.outputs.distance) && std::isfinite(*d.inputs.distance))
+      d.local_error = std::max(0.0, *d.outputs.distance - *d.inputs.distance);
+  }
+  for (size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].leaf && !report.ops[i].root_cause && report.ops[i].local_error.value_or(0) > 0)
+      report.contributors.push_back(i);
+  std::stable_sort(report.contributors.begin(), report.contributors.end(), [&](size_t a, size_t b) {
+    return *report.ops[a].local_error > *report.ops[b].local_error;
+  });
+  if (report.contributors.size() > options.max_contributors) report.contributors.resize(options.max_contributors);
   return report;
 }
 
@@ -331,6 +346,21 @@ std::string NoRootCauseReason(const DivergenceReport& r) {
          "verdicts in the JSON report";
 }
 
+// The top error contributors on one line each (at most 3 here; the JSON has them all).
+std::string FormatContributors(const OpPairing& pairing, const DivergenceReport& r) {
+  if (r.contributors.empty()) return "";
+  std::string out = "Largest error contributors (local error = output distance beyond the inputs'):\n";
+  for (size_t k = 0; k < r.contributors.size() && k < 3; ++k) {
+    const OpPair& op = pairing.ops[r.contributors[k]];
+    const OpDivergence& d = r.ops[r.contributors[k]];
+    out += fmt::format("  {}. {}{} (token {}{}): local {:.3g} (input {:.3g} -> output {:.3g})\n", k + 1, op.my_name,
+                       op.my_type.empty() ? "" : " [" + op.my_type + "]", op.token_id,
+                       op.layer.empty() || op.layer == op.my_name ? "" : ", layer " + op.layer, *d.local_error,
+                       *d.inputs.distance, *d.outputs.distance);
+  }
+  return out;
+}
+
 std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
   std::string out = fmt::format(
       "Root cause analysis: {} operations: {} clean, {} propagating, {} introducing, {} unscored "
@@ -339,6 +369,7 @@ std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r
       r.floor);
   if (r.root_causes.empty()) {
     out += NoRootCauseReason(r) + "\n";
+    out += FormatContributors(pairing, r);
     return out;
   }
   for (size_t k = 0; k < r.root_causes.size(); ++k) {
@@ -370,6 +401,7 @@ std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r
                        tokens);
   }
   if (r.root_causes_left_out) out += fmt::format("  ... and {} more candidates (see the JSON report)\n", r.root_causes_left_out);
+  out += FormatContributors(pairing, r);
   return out;
 }
 

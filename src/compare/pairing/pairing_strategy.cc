@@ -34,6 +34,7 @@ const topo::DumpTree* DumpPair::tree(Side side) {
 // The registry: asked in this order. One line per strategy.
 const std::vector<const PairingStrategy*>& PairingStrategies() {
   static const std::vector<const PairingStrategy*> strategies = {
+      &ManualMappingStrategy(),  // golden_tensor/metadata.json: decided first, as the original does
       &TorchTorchStrategy(),
       &AtbTorchStrategy(),
       &FloatQuantStrategy(),

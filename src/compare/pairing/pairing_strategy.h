@@ -107,6 +107,7 @@ std::optional<OpPairing> PairByTopology(const std::filesystem::path& golden, con
                                         const OpMapping& mapping);
 
 // The registered strategies. Each is defined in the file of its name.
+const PairingStrategy& ManualMappingStrategy();  // pair_manual_mapping.cc
 const PairingStrategy& TorchTorchStrategy();   // pair_torch_torch.cc
 const PairingStrategy& AtbTorchStrategy();     // pair_atb_torch.cc
 const PairingStrategy& FloatQuantStrategy();   // pair_float_quant.cc

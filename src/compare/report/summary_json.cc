@@ -43,6 +43,7 @@ json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
            {"why", d.why},
            {"root_cause", d.root_cause}};
   row.update(Numbers(d));
+  row["local_error"] = JsonNumber(d.local_error);
   return row;
 }
 
@@ -80,6 +81,21 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
                                           {"cosine_threshold", r.cosine_threshold},
                                           {"relative_l2_threshold", r.distance_threshold}});
   }
+  json contributors = json::array();
+  for (size_t k = 0; k < r.contributors.size(); ++k) {
+    const size_t i = r.contributors[k];
+    const OpPair& op = ops.ops[i];
+    contributors.push_back(json{{"rank", k + 1},
+                                {"token_id", op.token_id},
+                                {"my_name", op.my_name},
+                                {"golden_name", op.golden_name},
+                                {"op_type", op.my_type},
+                                {"layer", op.layer},
+                                {"operation_index", i},
+                                {"local_error", JsonNumber(r.ops[i].local_error)},
+                                {"input_distance", JsonNumber(r.ops[i].inputs.distance)},
+                                {"output_distance", JsonNumber(r.ops[i].outputs.distance)}});
+  }
   json op_rows = json::array();
   for (size_t i = 0; i < ops.ops.size(); ++i) op_rows.push_back(OpJson(i, ops.ops[i], r.ops[i]));
   json reasons = json::array();
@@ -105,6 +121,7 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
                         {"unscored", r.unscored}}},
       {"root_causes", causes},
       {"root_causes_left_out", r.root_causes_left_out},
+      {"contributors", contributors},
       {"operations", op_rows},
       {"notes", ops.notes}};
 }
