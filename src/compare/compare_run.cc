@@ -21,6 +21,17 @@ namespace ait {
 namespace fs = std::filesystem;
 namespace {
 
+// The summary document of a folder compare, with which strategy paired the dumps and why the
+// ones asked before it did not.
+nlohmann::ordered_json SummaryDocument(const CompareResult& result) {
+  nlohmann::ordered_json doc = BuildSummaryJson(result.pairing, result.analysis, result.summary, result.reports);
+  nlohmann::ordered_json declined = nlohmann::ordered_json::array();
+  for (const StrategyRefusal& r : result.refusals)
+    declined.push_back({{"strategy", r.strategy}, {"reason", r.reason}, {"blocked", r.blocked}});
+  doc["pairing"] = {{"strategy", result.strategy}, {"declined", declined}};
+  return doc;
+}
+
 CompareResult CompareFiles(const CompareRequest& request) {
   CompareResult result;
   const std::string my = request.my.string();
@@ -95,7 +106,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
   result.summary.dropped_int8 = dropped;
   if (!request.output.empty()) {
     result.reports = ReportPathsFor(WriteCsvReport(request.output, result.rows, CustomMetricNames(request)));
-    WriteSummaryJson(result.reports.json, BuildSummaryJson(ops, result.analysis, result.summary, result.reports));
+    WriteSummaryJson(result.reports.json, SummaryDocument(result));
     WriteHtmlReport(result.reports.html, ops, result.analysis, result.summary, result.reports);
   }
   return result;
@@ -117,7 +128,7 @@ CompareResult RunCompare(const CompareRequest& request) {
 
 std::string CompareSummaryJson(const CompareResult& result) {
   if (!result.folders) return "null";
-  return SummaryJsonText(BuildSummaryJson(result.pairing, result.analysis, result.summary, result.reports));
+  return SummaryJsonText(SummaryDocument(result));
 }
 
 std::vector<std::pair<std::string, std::string>> ListPairingStrategies() {
