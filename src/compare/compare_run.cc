@@ -81,8 +81,8 @@ CompareResult CompareFolders(const CompareRequest& request) {
       declined.empty() ? "" : "; declined: ", declined, ops.golden_root.string(), ops.my_root.string());
   for (const std::string& note : ops.notes) Log(LogLevel::kWarning, "{}", note);
   if (ops.rows.empty()) {
-    std::string blocked = choice.FirstBlock();
-    throw Error(blocked.empty() ? ops.nothing_paired : blocked);
+    const std::string first_block = choice.FirstBlock();
+    throw Error(first_block.empty() ? ops.nothing_paired : first_block);
   }
   const size_t paired = ops.rows.size();
   ApplyCompareLevel(request.level, dumps, ops);
