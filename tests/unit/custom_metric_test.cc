@@ -3,6 +3,8 @@
 // tests/python/test_compare_flags.py.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <atomic>
 #include <fstream>
 #include <sstream>
@@ -28,10 +30,14 @@ Tensor Filled(std::vector<int64_t> shape, std::initializer_list<float> values) {
 
 CustomMetric SumDiff() {
   return {"sum_diff", [](const Tensor& g, const Tensor& m) {
+            // The bytes of a tensor read from a file need not be aligned (an ATB .bin payload).
+            auto at = [](const Tensor& t, int64_t i) {
+              float v;
+              std::memcpy(&v, static_cast<const char*>(static_cast<const void*>(t.data)) + i * sizeof(float), sizeof v);
+              return v;
+            };
             double s = 0;
-            auto* a = reinterpret_cast<const float*>(g.data);
-            auto* b = reinterpret_cast<const float*>(m.data);
-            for (int64_t i = 0; i < g.numel(); ++i) s += b[i] - a[i];
+            for (int64_t i = 0; i < g.numel(); ++i) s += at(m, i) - at(g, i);
             return CustomMetricValue{PythonFloatRepr(s), g.ShapeString()};
           }};
 }

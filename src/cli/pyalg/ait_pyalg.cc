@@ -84,6 +84,9 @@ extern "C" __attribute__((visibility("default"))) int ait_pyalg_load(const std::
     } catch (py::error_already_set& e) {
       *error = ait::python::PythonErrorText(e);
       rc = 1;
+    } catch (const std::exception& e) {  // a cast error, a replaced sys.path, no memory
+      *error = std::string("cannot load the custom algorithms: ") + e.what();
+      rc = 1;
     }
   }
   // The interpreter started holding the GIL in this thread: let the metrics take it from the

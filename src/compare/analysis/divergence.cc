@@ -101,8 +101,13 @@ struct InnerIndex {
   }
 };
 
+// Below this distance two tensors count as identical for the noise floor: bit-identical ones
+// have 0, and a different summation order of the same float32 computation (another thread
+// count, another device) stays near 1e-6; a 0.5 % error is 5e-3.
+constexpr double kIdentical = 1e-4;
+
 // Whether every scored tensor of a side is identical to the golden's (and one was scored).
-bool IsExact(const SideScore& s) { return s.scored > 0 && s.nonfinite == 0 && s.distance && *s.distance == 0; }
+bool IsExact(const SideScore& s) { return s.scored > 0 && s.nonfinite == 0 && s.distance && *s.distance <= kIdentical; }
 
 // The noise floor zero: where identical inputs are seen to give identical outputs. An operation
 // type (my type and golden type) with such an occurrence computes bit for bit alike on both
@@ -118,8 +123,10 @@ struct ZeroFloor {
   // Only an operation of one type on both sides can be bit for bit alike: another type on each
   // side (a quantized Linear against a float one, an ATB operation against a torch module) is
   // another implementation, which may agree exactly on some inputs and not on others.
+  // An operation without a known type is no evidence and gets none: every such operation
+  // would share one type key.
   bool Applies(const OpPair& op) const {
-    return op.my_type == op.golden_type && (Everywhere() || types.count(TypeOf(op)) > 0);
+    return !op.my_type.empty() && op.my_type == op.golden_type && (Everywhere() || types.count(TypeOf(op)) > 0);
   }
   std::string Describe() const {
     if (types.empty()) return "threshold";
@@ -130,7 +137,8 @@ struct ZeroFloor {
 ZeroFloor FindZeroFloor(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& scores) {
   ZeroFloor floor;
   for (size_t i = 0; i < ops.size(); ++i)
-    if (ops[i].my_type == ops[i].golden_type && IsExact(scores[i].inputs) && IsExact(scores[i].outputs))
+    if (!ops[i].my_type.empty() && ops[i].my_type == ops[i].golden_type && IsExact(scores[i].inputs) &&
+        IsExact(scores[i].outputs))
       floor.types.insert(ZeroFloor::TypeOf(ops[i]));
   return floor;
 }
@@ -230,13 +238,13 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       d.verdict = Verdict::kUnscored;
       d.why = out.unscored_reason.empty() ? "no output could be scored" : out.unscored_reason;
     } else if (!out_off) {
-      if (floor_zero && IsExact(in) && *out.distance > 0) {
+      if (floor_zero && IsExact(in) && *out.distance > kIdentical) {
         // Identical inputs give identical outputs in this compare: a difference is born here,
         // however far inside the threshold.
         introduce("exact", fmt::format("inputs identical to the golden's, output differs (distance {:.3g}); identical "
                                        "inputs give identical outputs in this compare",
                                        *out.distance));
-      } else if (floor_zero && in_evidence && *out.distance > 0) {
+      } else if (floor_zero && in_evidence && *out.distance > kIdentical) {
         d.verdict = Verdict::kPropagating;
         d.why = fmt::format("output differs (distance {:.3g}, within threshold), carried in from inputs that differ",
                             *out.distance);

@@ -196,7 +196,9 @@ class PathResolver {
       if (parts.size() >= 3 && parts[parts.size() - 3] == kGoldenTensorFolder) {
         const fs::path here = golden_tensor_ / parts[parts.size() - 2] / parts.back();
         const std::string token = parts[parts.size() - 2].string(), file = parts.back().string();
-        if (token != "." && token != ".." && file != "." && file != ".." && Exists(here)) {
+        std::error_code ec;
+        if (token != "." && token != ".." && !file.empty() && file != "." && file != ".." &&
+            fs::is_regular_file(here, ec)) {
           if (relocated_++ == 0) first_relocated_ = text;
           return here;
         }

@@ -6,8 +6,8 @@
 namespace ait {
 namespace fs = std::filesystem;
 
-DumpPair::DumpPair(fs::path golden, fs::path my, const OpMapping& mapping)
-    : paths_{std::move(golden), std::move(my)}, mapping_(mapping) {}
+DumpPair::DumpPair(fs::path golden, fs::path my, OpMapping mapping)
+    : paths_{std::move(golden), std::move(my)}, mapping_(std::move(mapping)) {}
 
 const DumpLocation* DumpPair::location(Side side) {
   if (!located_[side]) {

@@ -25,7 +25,7 @@ class DumpPair {
  public:
   enum Side { kGolden = 0, kMy = 1 };
 
-  DumpPair(std::filesystem::path golden, std::filesystem::path my, const OpMapping& mapping);
+  DumpPair(std::filesystem::path golden, std::filesystem::path my, OpMapping mapping);
 
   // The paths as the user gave them.
   const std::filesystem::path& path(Side side) const { return paths_[side]; }
@@ -41,7 +41,7 @@ class DumpPair {
 
  private:
   std::filesystem::path paths_[2];
-  const OpMapping& mapping_;
+  OpMapping mapping_;
   std::optional<DumpLocation> locations_[2];
   std::unique_ptr<topo::DumpTree> trees_[2];
   bool located_[2] = {false, false}, loaded_[2] = {false, false};
@@ -100,7 +100,7 @@ struct StrategyChoice {
 // Asks the strategies in order (skipping the fallback when `with_fallback` is false).
 StrategyChoice ChooseStrategy(DumpPair& dumps, bool with_fallback = true);
 
-// The topology strategies alone (every one but the fallback): the pairing of the first that
+// Every strategy but the fallback (the topology ones and manual mapping): the pairing of the first that
 // accepts; nullopt when none recognises the dumps; throws ait::Error with the first blocked
 // reason (a side that cannot be located, a torch dump without model_tree.json against ATB...).
 std::optional<OpPairing> PairByTopology(const std::filesystem::path& golden, const std::filesystem::path& my,

@@ -104,8 +104,9 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
       r.unscored, r.cosine_threshold, r.distance_threshold, HtmlEscape(r.floor));
   h += "<h2>Root causes</h2>\n";
   if (r.root_causes.empty()) {
-    const bool ok = r.propagating == 0 && r.introducing == 0 && r.clean > 0;
-    h += fmt::format("<p class=\"{}\" id=\"verdict\">{}</p>\n", ok ? "ok" : "bad", HtmlEscape(NoRootCauseReason(r)));
+    const std::string reason = NoRootCauseReason(r);
+    const bool ok = reason == "no root cause: all operations within threshold";
+    h += fmt::format("<p class=\"{}\" id=\"verdict\">{}</p>\n", ok ? "ok" : "bad", HtmlEscape(reason));
   } else {
     h += "<ol class=\"causes\" id=\"verdict\">\n";
     for (const RootCause& rc : r.root_causes) {
