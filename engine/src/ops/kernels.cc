@@ -50,7 +50,9 @@ void StoreInt(const float* src, size_t n, T* dst) {
 void StoreF32(const float* src, size_t n, const Tensor& dst, size_t offset) {
   std::byte* base = dst.mutable_data() + offset * ItemSize(dst.dtype);
   switch (dst.dtype) {
-    case DType::kFloat32: std::memcpy(base, src, n * sizeof(float)); return;
+    case DType::kFloat32:
+      if (n) std::memcpy(base, src, n * sizeof(float));  // src may be null when n is 0
+      return;
     case DType::kFloat16: ConvertFloat32ToHalf(src, n, reinterpret_cast<uint16_t*>(base)); return;
     case DType::kBFloat16: ConvertFloat32ToBFloat16(src, n, reinterpret_cast<uint16_t*>(base)); return;
     case DType::kFloat64: {
