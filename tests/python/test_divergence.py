@@ -172,6 +172,7 @@ def test_summary_json_schema_and_csv_columns(ait, dumps, tmp_path):
     (rc,) = s["root_causes"]
     assert rc["my_name"] == "LinearOperation_1_2:MatMul" and rc["golden_name"] == rc["my_name"]
     assert rc["op_type"] == "MatMul" and rc["op_id"] == "1_2_0" and rc["layer"] == "LlamaLayer_1"
+    assert rc["my_type"] == rc["op_type"]  # one name for one field; op_type kept for old readers
     assert rc["tokens"] == ["0", "1"] and rc["rank"] == 1
     for key in ("input_cosine", "output_cosine", "input_max_relative_error", "output_max_relative_error",
                 "input_relative_l2", "output_relative_l2", "output_nan", "output_inf", "cosine_threshold",
