@@ -127,6 +127,9 @@ struct DivergenceReport {
 DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,
                                    const DivergenceOptions& options);
 
+// Whether some output was scored and none is off (and nothing introduces): a clean result.
+bool AllWithinThreshold(const DivergenceReport& report);
+
 // Why `report` lists no root cause, one sentence: "no root cause: all operations within
 // threshold" when every scored output is within threshold, else what stood in the way.
 std::string NoRootCauseReason(const DivergenceReport& report);

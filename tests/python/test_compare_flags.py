@@ -63,11 +63,7 @@ NOT_A_FUNCTION = 3
 
 
 def api_dump(ckpt, out, dtype, script=API_DUMP):
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'python'}:{REPO / 'python' / 'golden'}", "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-c", script, str(ckpt), str(out), dtype], capture_output=True, text=True,
-                       env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    return out
+    return torch_dump(ckpt, out, script, dtype)
 
 
 @pytest.fixture(scope="module")

@@ -36,10 +36,12 @@ handle.remove()
 """.format(steps=STEPS, prompt=PROMPT)
 
 
-def torch_dump(ckpt, out):
+def torch_dump(ckpt, out, script=TORCH_DUMP, *extra):
+    """Runs `script` (default: the Hugging Face model dumped by register_hook) with the checkpoint,
+    the output folder and `extra` as its arguments."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'python'}:{REPO / 'python' / 'golden'}", "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, "-c", TORCH_DUMP, str(ckpt), str(out)], capture_output=True, text=True,
-                       env=env, timeout=300)
+    r = subprocess.run([sys.executable, "-c", script, str(ckpt), str(out), *map(str, extra)], capture_output=True,
+                       text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     return out
 

@@ -107,7 +107,7 @@ struct InnerIndex {
 constexpr double kIdentical = 1e-4;
 
 // Whether every scored tensor of a side is identical to the golden's (and one was scored).
-bool IsExact(const SideScore& s) { return s.scored > 0 && s.nonfinite == 0 && s.distance && *s.distance <= kIdentical; }
+bool IsIdentical(const SideScore& s) { return s.scored > 0 && s.nonfinite == 0 && s.distance && *s.distance <= kIdentical; }
 
 // The noise floor zero: where identical inputs are seen to give identical outputs. An operation
 // type (my type and golden type) with such an occurrence computes bit for bit alike on both
@@ -137,8 +137,8 @@ struct ZeroFloor {
 ZeroFloor FindZeroFloor(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& scores) {
   ZeroFloor floor;
   for (size_t i = 0; i < ops.size(); ++i)
-    if (!ops[i].my_type.empty() && ops[i].my_type == ops[i].golden_type && IsExact(scores[i].inputs) &&
-        IsExact(scores[i].outputs))
+    if (!ops[i].my_type.empty() && ops[i].my_type == ops[i].golden_type && IsIdentical(scores[i].inputs) &&
+        IsIdentical(scores[i].outputs))
       floor.types.insert(ZeroFloor::TypeOf(ops[i]));
   return floor;
 }
@@ -238,7 +238,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       d.verdict = Verdict::kUnscored;
       d.why = out.unscored_reason.empty() ? "no output could be scored" : out.unscored_reason;
     } else if (!out_off) {
-      if (floor_zero && IsExact(in) && *out.distance > kIdentical) {
+      if (floor_zero && IsIdentical(in) && *out.distance > kIdentical) {
         // Identical inputs give identical outputs in this compare: a difference is born here,
         // however far inside the threshold.
         introduce("exact", fmt::format("inputs identical to the golden's, output differs (distance {:.3g}); identical "
@@ -341,14 +341,16 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   return report;
 }
 
-std::string NoRootCauseReason(const DivergenceReport& r) {
-  if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
+bool AllWithinThreshold(const DivergenceReport& r) {
   const bool any_off = std::any_of(r.ops.begin(), r.ops.end(),
                                    [&](const OpDivergence& d) { return d.outputs.off(r.distance_threshold); });
-  if (!any_off && r.introducing == 0) {
-    if (r.clean == 0 && r.propagating == 0) return "no root cause: no operation output could be scored";
-    return "no root cause: all operations within threshold";
-  }
+  return !any_off && r.introducing == 0 && (r.clean > 0 || r.propagating > 0);
+}
+
+std::string NoRootCauseReason(const DivergenceReport& r) {
+  if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
+  if (AllWithinThreshold(r)) return "no root cause: all operations within threshold";
+  if (r.introducing == 0 && r.clean == 0 && r.propagating == 0) return "no root cause: no operation output could be scored";
   return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
          "output with a jump (the error grew gradually, or appeared where tensors could not be scored); see the "
          "verdicts in the JSON report";

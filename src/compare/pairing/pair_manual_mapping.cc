@@ -53,8 +53,9 @@ std::string Quoted(std::string_view text) {
 //   golden_tensor/ itself.
 // Accepts (setting *golden_tensor), declines (no golden_tensor/ there, or one beside an ATB /
 // torch dump at the same level, which the topology strategies pair), or blocks (several
-// dump_data folders; metadata.json missing, unreadable or not a JSON object).
-Recognition FindManualDump(const fs::path& named, fs::path* golden_tensor) {
+// dump_data folders; metadata.json missing, unreadable or not a JSON object). When accepted,
+// *metadata_json (if given) holds the parsed metadata.json.
+Recognition FindManualDump(const fs::path& named, fs::path* golden_tensor, Json* metadata_json = nullptr) {
   if (!IsFolder(named)) return Recognition::Decline("the golden path is not a folder");
   std::error_code ec;
   fs::path p = fs::absolute(named, ec);
@@ -109,6 +110,7 @@ Recognition FindManualDump(const fs::path& named, fs::path* golden_tensor) {
         "{}: the {} is a JSON {}, not an object of data_id -> {{token_id: [golden path, my path]}}", metadata.string(),
         kMetadataWhat, read.value().type_name()));
   *golden_tensor = std::move(found);
+  if (metadata_json) *metadata_json = std::move(read).value();
   return Recognition::Accept();
 }
 
@@ -258,11 +260,10 @@ class ManualMapping final : public PairingStrategy {
 
   OpPairing Pair(DumpPair& dumps) const override {
     fs::path golden_tensor;
-    if (Recognition r = FindManualDump(dumps.path(DumpPair::kGolden), &golden_tensor); !r.accepted())
+    Json root;  // read once here; Recognize read it only to decide
+    if (Recognition r = FindManualDump(dumps.path(DumpPair::kGolden), &golden_tensor, &root); !r.accepted())
       throw Error(r.reason.empty() ? "no golden_tensor/metadata.json in the golden path" : r.reason);
     const fs::path metadata = golden_tensor / kMetadataFile;
-    const Json root = ReadJsonFile(metadata, kMetadataWhat);
-    if (!root.is_object()) Fail(metadata.string(), "the {} is no longer a JSON object", kMetadataWhat);
     KeyOrder order;
     if (std::ifstream in(metadata, std::ios::binary); in) Json::sax_parse(in, &order);
 

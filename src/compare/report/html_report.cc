@@ -105,7 +105,7 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
   h += "<h2>Root causes</h2>\n";
   if (r.root_causes.empty()) {
     const std::string reason = NoRootCauseReason(r);
-    const bool ok = reason == "no root cause: all operations within threshold";
+    const bool ok = AllWithinThreshold(r);
     h += fmt::format("<p class=\"{}\" id=\"verdict\">{}</p>\n", ok ? "ok" : "bad", HtmlEscape(reason));
   } else {
     h += "<ol class=\"causes\" id=\"verdict\">\n";
