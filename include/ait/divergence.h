@@ -28,7 +28,36 @@ struct DivergenceOptions {
   size_t max_root_causes = 10;
   // Error contributors listed at most.
   size_t max_contributors = 10;
+  // The type floor (where the floor is not zero): an operation's local error is an outlier when
+  // it exceeds max(median + outlier_mads x 1.4826 x MAD, outlier_median_ratio x median) of the local errors of the other operations
+  // of its type in the compare (other layers; each operation counted once, the median over its
+  // tokens), and of all leaf operations pooled. A type needs min_floor_samples other operations
+  // to count, the pool as many.
+  double outlier_mads = 10.0;
+  // ... and at least this many times that median: some types (a quantized Linear) vary by
+  // weight matrix far more than their MAD says.
+  double outlier_median_ratio = 8.0;
+  size_t min_floor_samples = 3;
+  // Only operations whose inputs carry at most this many times the input distance of the one
+  // judged set its floor (at least the min_floor_samples with the smallest): downstream of a
+  // fault, inputs carry its error and local errors are noise.
+  double reference_input_ratio = 2.0;
+  // An outlier must also be a jump: output distance above this many times the inputs'.
+  double outlier_jump = 2.0;
+  // With a peer (the golden model run at my dtype): an operation's local error is an outlier
+  // when it exceeds this many times the same operation's local error in the peer (at least the
+  // median of the peer's leaf operations).
+  double peer_ratio = 4.0;
 };
+
+// What a third dump says is normal: for each operation of the pairing analysed, the local error
+// of the same golden operation and token in a compare of the golden against the peer (the
+// golden model run at my dtype), or nothing where the peer has no such operation.
+struct PeerFloor {
+  std::vector<std::optional<double>> local_error;  // parallel to OpPairing::ops
+  double leaf_median = 0;                          // median local error of the peer's leaf operations
+};
+
 
 // The distance threshold that goes with a cosine threshold: sqrt(2 (1 - cosine_threshold)).
 double DistanceThreshold(double cosine_threshold);
@@ -72,6 +101,8 @@ struct OpDivergence {
   //   "amplified"  inputs off, output distance > amplification x the inputs'
   //   "first-off"  no input was dumped or scored: the first off output in execution order
   //   "exact"      the floor is zero here: inputs identical to the golden's, output not
+  //   "outlier"    inputs within threshold, local error an outlier against the floor of its
+  //                type (or the peer's same operation), and the output distance a jump
   std::string cause;
   std::string why;  // one sentence for reports
   SideScore inputs, outputs;
@@ -79,6 +110,11 @@ struct OpDivergence {
   // What this operation adds: its output distance beyond its inputs' (max(0, out - in)), for
   // an operation with scored, finite inputs and outputs; empty otherwise.
   std::optional<double> local_error;
+  // The largest local error the floor calls normal here (empty where no floor applies), and
+  // where it comes from: "type MatMul (14 operations)", "all leaf operations (40)", "peer",
+  // "its 12 inner operations".
+  std::optional<double> expected_local_error;
+  std::string expected_from;
 };
 
 struct RootCause {
@@ -96,7 +132,9 @@ struct DivergenceReport {
   std::vector<size_t> contributors;
   double cosine_threshold = 0.99, distance_threshold = 0, amplification = 0;
   // The noise floor used: "zero" (identical inputs give identical outputs in this compare),
-  // "zero for N operation type(s)", or "threshold" (only the fixed threshold applies).
+  // "zero for N operation type(s), per type elsewhere", "per type" (each operation against the
+  // local error of its type in other layers and tokens), "peer" (against the peer's same
+  // operation), or "threshold" (too few operations for a floor: only the fixed threshold).
   std::string floor = "threshold";
   size_t clean = 0, propagating = 0, introducing = 0, unscored = 0;
 };
@@ -109,11 +147,17 @@ struct DivergenceReport {
 // The noise floor: an operation type (my type, golden type) for which some occurrence turns
 // inputs identical to the golden's into an output identical to the golden's has a floor of zero;
 // when two or more types do, the whole compare has (two runs of one deterministic computation).
+// Elsewhere the type floor: each operation's local error (output distance beyond the inputs')
+// against the same operation in the peer, or against the other operations of its type and all
+// leaf operations (median + outlier_mads robust deviations); an operation with inner operations
+// against the quadrature sum of theirs.
 //
 // Per operation (T = distance threshold, A = amplification; distances are the worst tensor's):
 //   unscored     no output could be scored
 //   introducing  (floor zero) every scored input identical, a finite output that is not ("exact")
 //   propagating  (floor zero) an output that differs within T behind inputs that differ
+//   introducing  (type floor) inputs within T, a local error above the floor's expectation and an
+//                output distance above outlier_jump x the inputs' ("outlier")
 //   clean        every output within T and finite
 //   introducing  an output holds NaN/inf while all inputs are finite ("nonfinite"); or the output
 //                distance exceeds A x the inputs' ("diverged" when the inputs are within T,
@@ -124,8 +168,13 @@ struct DivergenceReport {
 //                that differ slightly (a near tie)
 // Root causes: introducing operations with no introducing operation inside them (same token),
 // the same operation in later tokens folded into its first, in execution order.
+// With `peer`, an operation with a peer value is judged against it instead of its type.
 DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,
-                                   const DivergenceOptions& options);
+                                   const DivergenceOptions& options, const PeerFloor* peer = nullptr);
+
+// For each operation of `mine`, the local error of the operation of `peer` (a pairing of the
+// same golden against the peer) with the same golden name and token; `peer_report` analyses `peer`.
+PeerFloor PeerFloorFor(const OpPairing& mine, const OpPairing& peer, const DivergenceReport& peer_report);
 
 // Whether some output was scored and none is off (and nothing introduces): a clean result.
 bool AllWithinThreshold(const DivergenceReport& report);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -81,6 +82,17 @@ SideScore Summarize(const std::vector<TensorPair>& pairs, const std::vector<Comp
   return s;
 }
 
+// Whether `inner` is inside `outer` (same token): by id path (`1_2` holds `1_2_0`) or, without
+// ids, by name (`root.a` holds `root.a.b`, `Op_1` holds `Op_1:MatMul`).
+bool Holds(const OpPair& outer, const OpPair& inner) {
+  if (!outer.op_id.empty() && !inner.op_id.empty())
+    return inner.op_id.size() > outer.op_id.size() && inner.op_id.starts_with(outer.op_id + "_");
+  const std::string &a = outer.my_name, &b = inner.my_name;
+  if (b.size() <= a.size() || !b.starts_with(a)) return false;
+  const char sep = b[a.size()];
+  return sep == '.' || sep == '/' || sep == ':';
+}
+
 // Introducing operations of one token, to ask "is anything introducing inside this one?"
 // by id path (`1_2` holds `1_2_0`) or, without ids, by name (`root.a` holds `root.a.b`).
 struct InnerIndex {
@@ -143,6 +155,152 @@ ZeroFloor FindZeroFloor(const std::vector<OpPair>& ops, const std::vector<OpDive
   return floor;
 }
 
+// Median of `v` (reordered); `v` is not empty.
+double Median(std::vector<double>& v) {
+  const size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  double m = v[mid];
+  if (v.size() % 2 == 0) m = (m + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid))) / 2;
+  return m;
+}
+
+// The largest value a robust rule calls normal in `v`: max(median + k x 1.4826 x MAD, ratio x
+// median) (1.4826 makes the MAD a standard deviation for normally distributed values).
+double UpperNormal(std::vector<double> v, double k, double ratio) {
+  const double median = Median(v);
+  for (double& x : v) x = std::fabs(x - median);
+  return std::max(median + k * 1.4826 * Median(v), ratio * median);
+}
+
+// Local errors of a set of operations (one sample per operation and token), to ask "what local
+// error is normal for an operation whose inputs carry no more error than this one's?" without
+// the operation itself. Operations downstream of a fault carry its error in, and their local
+// errors (output distance less input distance, both large) are noise that must not set the
+// floor for the fault itself; so do later tokens that a fault sent down another path.
+class ErrorSample {
+ public:
+  void Add(const std::string& identity, double input_distance, double local_error) {
+    auto [it, added] = identities_.try_emplace(identity, identities_.size());
+    samples_.push_back({input_distance, local_error, it->second});
+  }
+  // Orders the samples by input distance; call once after the last Add.
+  void Finish() {
+    std::stable_sort(samples_.begin(), samples_.end(),
+                     [](const Sample& a, const Sample& b) { return a.input_distance < b.input_distance; });
+  }
+  size_t operations() const { return identities_.size(); }
+  // UpperNormal over the samples of other operations whose input distance is at most
+  // reference_input_ratio x `input_distance` (at least the min_floor_samples with the smallest),
+  // when there are that many.
+  std::optional<double> Bound(const std::string& identity, double input_distance, const DivergenceOptions& o) {
+    auto it = identities_.find(identity);
+    const size_t self = it == identities_.end() ? identities_.size() : it->second;
+    const size_t min_samples = std::max<size_t>(o.min_floor_samples, 1);
+    const double limit = o.reference_input_ratio * input_distance;
+    size_t end = 0, others = 0;
+    for (; end < samples_.size() && (samples_[end].input_distance <= limit || others < min_samples); ++end)
+      if (samples_[end].identity != self) ++others;
+    if (others < min_samples) return std::nullopt;
+    auto [cached, fresh] = bound_.try_emplace({end, self});
+    if (fresh) {
+      std::vector<double> v;
+      v.reserve(others);
+      for (size_t r = 0; r < end; ++r)
+        if (samples_[r].identity != self) v.push_back(samples_[r].local_error);
+      cached->second = UpperNormal(std::move(v), o.outlier_mads, o.outlier_median_ratio);
+    }
+    return cached->second;
+  }
+
+ private:
+  struct Sample {
+    double input_distance, local_error;
+    size_t identity;
+  };
+  std::unordered_map<std::string, size_t> identities_;
+  std::vector<Sample> samples_;                        // by input distance after Finish
+  std::map<std::pair<size_t, size_t>, double> bound_;  // (samples considered, identity left out)
+};
+
+std::string Identity(const OpPair& op) { return op.my_name + '\n' + op.golden_name; }
+
+// The type floor: for each operation where the zero floor does not apply, the largest local
+// error that is normal there (OpDivergence::expected_local_error), from the peer's same
+// operation, else from the other operations of its type and all leaf operations; an operation
+// with inner operations gets the quadrature sum of its inner leaves' (independent errors add
+// in quadrature).
+void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& floor, const DivergenceOptions& o,
+                            const PeerFloor* peer, std::vector<OpDivergence>& d) {
+  std::unordered_map<std::string, ErrorSample> by_type;
+  ErrorSample leaves;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!d[i].local_error) continue;
+    const double in = *d[i].inputs.distance;
+    if (!ops[i].my_type.empty()) by_type[ZeroFloor::TypeOf(ops[i])].Add(Identity(ops[i]), in, *d[i].local_error);
+    if (ops[i].leaf) leaves.Add(Identity(ops[i]), in, *d[i].local_error);
+  }
+  for (auto& [type, sample] : by_type) sample.Finish();
+  leaves.Finish();
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (floor.Applies(ops[i]) || !d[i].local_error) continue;
+    OpDivergence& op = d[i];
+    if (peer && i < peer->local_error.size() && peer->local_error[i]) {
+      op.expected_local_error = std::max(o.peer_ratio * std::max(*peer->local_error[i], peer->leaf_median), kIdentical);
+      op.expected_from = "peer";
+      continue;
+    }
+    if (!ops[i].leaf) {
+      double sum = 0;
+      size_t inner = 0;
+      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
+        if (ops[j].leaf && d[j].expected_local_error) {
+          sum += *d[j].expected_local_error * *d[j].expected_local_error;
+          ++inner;
+        }
+      if (inner > 0) {
+        op.expected_local_error = std::max(std::sqrt(sum), kIdentical);
+        op.expected_from = fmt::format("its {} inner operation(s)", inner);
+        continue;
+      }
+    }
+    const std::string identity = Identity(ops[i]);
+    const double in = *op.inputs.distance;
+    std::optional<double> type_bound, pooled = leaves.Bound(identity, in, o);
+    size_t type_size = 0;
+    if (!ops[i].my_type.empty()) {
+      ErrorSample& sample = by_type[ZeroFloor::TypeOf(ops[i])];
+      type_bound = sample.Bound(identity, in, o);
+      type_size = sample.operations();
+    }
+    if (!type_bound && !pooled) continue;
+    if (type_bound && *type_bound >= pooled.value_or(0)) {
+      op.expected_local_error = std::max(*type_bound, kIdentical);
+      op.expected_from = fmt::format("type {} ({} operations)", ops[i].my_type, type_size);
+    } else {
+      op.expected_local_error = std::max(*pooled, kIdentical);
+      op.expected_from = fmt::format("all leaf operations ({})", leaves.operations());
+    }
+  }
+}
+
+// The floor as reports name it: the zero floor's extent, then "peer" and "per type" where
+// operations were judged against them.
+std::string DescribeFloor(const ZeroFloor& zero, const std::vector<OpDivergence>& d) {
+  bool by_peer = false, by_type = false;
+  for (const OpDivergence& op : d) {
+    if (!op.expected_local_error) continue;
+    (op.expected_from == "peer" ? by_peer : by_type) = true;
+  }
+  std::vector<std::string> parts;
+  if (!zero.types.empty()) parts.push_back(zero.Describe());
+  if (by_peer) parts.push_back("peer");
+  if (by_type) parts.push_back("per type");
+  if (parts.empty()) return "threshold";
+  std::string out = parts[0];
+  for (size_t k = 1; k < parts.size(); ++k) out += (k == 1 && !zero.types.empty() ? ", elsewhere " : ", ") + parts[k];
+  return out;
+}
+
 std::string Num(std::optional<double> v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : std::string("-");
 }
@@ -203,7 +361,7 @@ std::string_view VerdictName(Verdict verdict) {
 }
 
 DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<CompareRow>& rows,
-                                   const DivergenceOptions& options) {
+                                   const DivergenceOptions& options, const PeerFloor* peer) {
   DivergenceReport report;
   report.cosine_threshold = options.cosine_threshold;
   report.distance_threshold = DistanceThreshold(options.cosine_threshold);
@@ -220,7 +378,14 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     report.ops[i].outputs = Summarize(ops[i].outputs, rows, row_of);
   }
   const ZeroFloor floor = FindZeroFloor(ops, report.ops);
-  report.floor = floor.Describe();
+  // Local error: what each operation adds beyond what its inputs carried in.
+  for (OpDivergence& d : report.ops) {
+    if (d.inputs.scored && !d.inputs.nonfinite && d.outputs.scored && !d.outputs.nonfinite &&
+        std::isfinite(*d.outputs.distance) && std::isfinite(*d.inputs.distance))
+      d.local_error = std::max(0.0, *d.outputs.distance - *d.inputs.distance);
+  }
+  SetExpectedLocalErrors(ops, floor, options, peer, report.ops);
+  report.floor = DescribeFloor(floor, report.ops);
   bool seen_off = false, seen_nonfinite = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     OpDivergence& d = report.ops[i];
@@ -234,6 +399,17 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       d.why = std::move(why);
     };
     const bool floor_zero = floor.Applies(ops[i]);
+    // The type floor: a local error beyond what is normal here, and a jump.
+    const bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&
+                         *d.local_error > *d.expected_local_error &&
+                         *out.distance > options.outlier_jump * in.distance.value_or(0);
+    auto introduce_outlier = [&] {
+      introduce("outlier", fmt::format("local error {:.3g} (input distance {:.3g} -> output {:.3g}) is {:.1f} x the "
+                                       "most that is normal here ({:.3g}, from {})",
+                                       *d.local_error, in.distance.value_or(0), *out.distance,
+                                       *d.local_error / *d.expected_local_error, *d.expected_local_error,
+                                       d.expected_from));
+    };
     if (out.scored == 0 && !out_nonfinite) {
       d.verdict = Verdict::kUnscored;
       d.why = out.unscored_reason.empty() ? "no output could be scored" : out.unscored_reason;
@@ -248,6 +424,8 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
         d.verdict = Verdict::kPropagating;
         d.why = fmt::format("output differs (distance {:.3g}, within threshold), carried in from inputs that differ",
                             *out.distance);
+      } else if (outlier) {
+        introduce_outlier();
       } else {
         d.verdict = Verdict::kClean;
         d.why = "every output within threshold";
@@ -277,6 +455,8 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       else
         introduce("amplified", fmt::format("output distance {:.3g} exceeds {} x the inputs' {:.3g}", *out.distance, A,
                                            *in.distance));
+    } else if (outlier) {
+      introduce_outlier();
     } else {
       d.verdict = Verdict::kPropagating;
       d.why = in_off ? fmt::format("inputs already off (distance {:.3g} in, {:.3g} out)", *in.distance, *out.distance)
@@ -324,13 +504,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
   report.root_causes = std::move(all);
 
-  // Local error, and the leaves that add the most of it.
-  for (size_t i = 0; i < ops.size(); ++i) {
-    OpDivergence& d = report.ops[i];
-    if (d.inputs.scored && !d.inputs.nonfinite && d.outputs.scored && !d.outputs.nonfinite &&
-        std::isfinite(*d.outputs.distance) && std::isfinite(*d.inputs.distance))
-      d.local_error = std::max(0.0, *d.outputs.distance - *d.inputs.distance);
-  }
+  // The leaves that add the most error.
   for (size_t i = 0; i < ops.size(); ++i)
     if (ops[i].leaf && !report.ops[i].root_cause && report.ops[i].local_error.value_or(0) > 0)
       report.contributors.push_back(i);
@@ -339,6 +513,24 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   });
   if (report.contributors.size() > options.max_contributors) report.contributors.resize(options.max_contributors);
   return report;
+}
+
+PeerFloor PeerFloorFor(const OpPairing& mine, const OpPairing& peer, const DivergenceReport& peer_report) {
+  PeerFloor out;
+  std::unordered_map<std::string, size_t> by_golden;  // golden name + token -> index in peer
+  std::vector<double> leaves;
+  for (size_t i = 0; i < peer.ops.size() && i < peer_report.ops.size(); ++i) {
+    if (!peer_report.ops[i].local_error) continue;
+    by_golden.try_emplace(peer.ops[i].golden_name + '\n' + peer.ops[i].token_id, i);
+    if (peer.ops[i].leaf) leaves.push_back(*peer_report.ops[i].local_error);
+  }
+  if (!leaves.empty()) out.leaf_median = Median(leaves);
+  out.local_error.resize(mine.ops.size());
+  for (size_t i = 0; i < mine.ops.size(); ++i) {
+    auto it = by_golden.find(mine.ops[i].golden_name + '\n' + mine.ops[i].token_id);
+    if (it != by_golden.end()) out.local_error[i] = peer_report.ops[it->second].local_error;
+  }
+  return out;
 }
 
 bool AllWithinThreshold(const DivergenceReport& r) {

@@ -44,6 +44,8 @@ json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
            {"root_cause", d.root_cause}};
   row.update(Numbers(d));
   row["local_error"] = JsonNumber(d.local_error);
+  row["expected_local_error"] = JsonNumber(d.expected_local_error);
+  row["expected_from"] = d.expected_from;
   return row;
 }
 
