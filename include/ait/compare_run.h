@@ -24,6 +24,11 @@ struct CompareRequest {
   // Two dump folders (any level of a dump: its -o folder, ait_dump/, tensors/, {dev}_{pid}/,
   // a token folder) or two tensor files.
   std::filesystem::path golden, my;
+  // --peer-path: a third dump, the golden model run at my dtype (HF in fp16 against HF in fp32),
+  // paired to the golden with the same strategies. Each operation's local error in `my` is then
+  // judged against the same operation's in the peer (DivergenceOptions::peer_ratio), instead of
+  // against its type. Folders only; empty for none.
+  std::filesystem::path peer;
   // Folder for the reports (created if missing); empty writes none.
   std::filesystem::path output;
   // -ct: a tensor pair below this cosine similarity (or above the relative L2 error it stands
@@ -57,13 +62,18 @@ struct CompareResult {
   std::vector<CompareRow> rows;       // the CSV's rows, in order (mixed int8 pairs dropped)
   std::optional<CompareRow> file_pair;  // two files: their row, even when the CSV drops it
   DivergenceReport analysis;          // folders: per operation of `pairing`, and the root causes
+  // With a peer: where its dump was found, the strategy that paired it to the golden, and how
+  // many operations of `pairing` found their counterpart in it.
+  std::filesystem::path peer_root;
+  std::string peer_strategy;
+  size_t peer_matched = 0;
   CompareSummary summary;             // of `rows`
   ReportPaths reports;                // what was written; empty paths when nothing was (json/html: folders)
 };
 
 // Runs the comparison `request` describes. Throws ait::Error when the inputs cannot be
-// compared (a path missing, a folder against a file, nothing pairs, the level does not exist
-// in the dumps, a file of a two-file compare unreadable), custom metric names repeat a column,
+// compared (a path missing, a folder against a file, nothing pairs (my dump or the peer), the
+// level does not exist in the dumps, a file of a two-file compare unreadable), custom metric names repeat a column,
 // or a report cannot be written. Bad tensor files in folders do not throw: they become rows
 // with a cmp_fail_reason.
 CompareResult RunCompare(const CompareRequest& request);

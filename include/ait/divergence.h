@@ -39,9 +39,13 @@ struct DivergenceOptions {
   double outlier_median_ratio = 8.0;
   size_t min_floor_samples = 3;
   // Only operations whose inputs carry at most this many times the input distance of the one
-  // judged set its floor (at least the min_floor_samples with the smallest): downstream of a
-  // fault, inputs carry its error and local errors are noise.
+  // judged (or of the least non-zero one) set its floor (at least the min_floor_samples with
+  // the smallest): downstream of a fault, inputs carry its error and local errors are noise.
   double reference_input_ratio = 2.0;
+  // Whatever the other operations show, rounding an output is normal: the floor is at least this
+  // many unit roundoffs of the coarser dtype of the output (an embedding lookup in bf16 adds
+  // bf16 rounding to exact ids, however exact the operations around it are).
+  double rounding_units = 2.0;
   // An outlier must also be a jump: output distance above this many times the inputs'.
   double outlier_jump = 2.0;
   // With a peer (the golden model run at my dtype): an operation's local error is an outlier
@@ -90,6 +94,7 @@ struct SideScore {
   int64_t nan = 0, inf = 0;  // NaN/inf my side has beyond golden's, summed
   std::string worst;         // my path of the worst tensor (non-finite first, then largest distance)
   std::string unscored_reason;  // the first unscored tensor's reason
+  double unit_roundoff = 0;     // the largest of either side's dtype over the scored tensors (fp16 2^-11)
   bool off(double distance_threshold) const { return nonfinite > 0 || (distance && *distance > distance_threshold); }
 };
 

@@ -90,7 +90,7 @@ def _custom_algorithms(custom_algorithms):
 
 
 def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0,
-                    cmp_level="layer", custom_algorithms=None):
+                    cmp_level="layer", custom_algorithms=None, peer=None):
     """Compares two dump folders as ``ait llm compare -gp golden -mp my`` does, through the
     same C++ call (``RunCompare``): the same pairing strategy, rows and root causes.
 
@@ -98,6 +98,10 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     ``tensors/``, ``{dev}_{pid}/``, a token folder). With ``output`` (a folder, created if
     missing) the CSV, JSON and HTML reports are written there as the command writes them;
     by default nothing is written. ``op_mapping_file`` is the command's ``-mf``.
+
+    ``peer`` is the command's ``--peer-path``: a third dump folder, the golden model run at my
+    dtype, paired to the golden like ``my``; each operation's local error is then judged against
+    the same operation's in the peer (docs/ROOT_CAUSE.md), and ``summary["peer"]`` says how.
 
     ``cmp_level`` is the command's ``-cl`` (:data:`CMP_LEVELS`): ``"layer"`` and ``"token"``
     compare everything paired; ``"module"`` / ``"api"`` keep the pairs in the torch dump's
@@ -130,12 +134,12 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     if cmp_level not in CMP_LEVELS:
         raise ValueError(f"cmp_level: {cmp_level!r} is not one of {', '.join(CMP_LEVELS)}")
     algorithms = _custom_algorithms(custom_algorithms)
-    for what, path in (("golden", golden), ("my", my)):
+    for what, path in (("golden", golden), ("my", my)) + ((("peer", peer),) if peer is not None else ()):
         if not os.path.isdir(path):
             raise AitError(f"{os.fspath(path)}: the {what} path is not a folder (compare_files compares two files)")
     result = _ait_core.compare_folders(os.fspath(golden), os.fspath(my),
                                        None if output is None else os.fspath(output), float(cosine_threshold),
                                        None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads),
-                                       cmp_level, algorithms)
+                                       cmp_level, algorithms, None if peer is None else os.fspath(peer))
     result["summary"] = json.loads(result["summary"])
     return result

@@ -24,6 +24,7 @@ const std::vector<OptionAlias> kAliases = {
     {"-gp", "--golden-path"}, {"-mp", "--my-path"},          {"-o", "--output"},
     {"-l", "--log-level"},    {"-mf", "--op-mapping-file"}, {"-ct", "--cosine-threshold"},
     {"-t", "--threads"},      {"-cl", "--cmp-level"},       {"-alg", "--custom-algorithms"},
+    {"-pp", "--peer-path"},
 };
 
 // Progress on a terminal: one line, redrawn at most every 100 ms; nothing when piped.
@@ -100,12 +101,16 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "ait llm compare");
   app.formatter(std::make_shared<AliasFormatter>(kAliases));
   app.get_formatter()->column_width(34);
-  std::string golden, my, output = "./", log_level = "info", mapping_file, cmp_level = "layer";
+  std::string golden, my, peer, output = "./", log_level = "info", mapping_file, cmp_level = "layer";
   std::vector<std::string> algorithms;
   double threshold = 0.99;
   int threads = 0;
   app.add_option("--golden-path", golden, "golden dump folder or tensor file")->required();
   app.add_option("--my-path", my, "my dump folder or tensor file")->required();
+  app.add_option("--peer-path", peer,
+                 "a third dump folder: the golden model run at my dtype, paired to the golden like my dump; "
+                 "each operation's local error is judged against the peer's same operation")
+      ->capture_default_str();
   app.add_option("--output", output, "folder for the CSV, JSON and HTML reports (created if missing)")->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
   app.add_option("--op-mapping-file", mapping_file,
@@ -133,6 +138,8 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   std::error_code ec;
   for (const auto& [flag, path] : {std::pair{"--golden-path", golden}, std::pair{"--my-path", my}})
     if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
+  if (!peer.empty() && !fs::is_directory(peer, ec))
+    return UsageError("--peer-path: '" + peer + "' is not a folder (a peer is a dump folder)");
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
     return UsageError("--output: '" + output + "' exists and is not a folder");
   CompareRequest request;
@@ -147,6 +154,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
                       (golden_dir ? "folder" : "file") + ", '" + my + "' is a " + (my_dir ? "folder" : "file") + ")");
   request.golden = golden;
   request.my = my;
+  request.peer = peer;
   request.output = output;
   request.cosine_threshold = threshold;
   request.threads = threads;

@@ -29,6 +29,9 @@ nlohmann::ordered_json SummaryDocument(const CompareResult& result) {
   for (const StrategyRefusal& r : result.refusals)
     declined.push_back({{"strategy", r.strategy}, {"reason", r.reason}, {"blocked", r.blocked}});
   doc["pairing"] = {{"strategy", result.strategy}, {"declined", declined}};
+  if (!result.peer_strategy.empty())
+    doc["peer"] = {{"path", result.peer_root.string()}, {"strategy", result.peer_strategy},
+                   {"operations_matched", result.peer_matched}};
   return doc;
 }
 
@@ -49,10 +52,17 @@ CompareResult CompareFiles(const CompareRequest& request) {
   return result;
 }
 
-CompareResult CompareFolders(const CompareRequest& request) {
-  CompareResult result;
-  result.folders = true;
-  DumpPair dumps(request.golden, request.my, request.mapping);
+// Pairs `golden` with `other` by the first strategy that recognises them, logs which one and
+// why those before it declined, applies the compare level. `what` names `other` in messages.
+struct Paired {
+  std::string strategy;
+  std::vector<StrategyRefusal> refusals;
+  OpPairing ops;
+};
+
+Paired PairWithGolden(const CompareRequest& request, const fs::path& other, const char* what) {
+  Paired out;
+  DumpPair dumps(request.golden, other, request.mapping);
   const StrategyChoice choice = ChooseStrategy(dumps);
   // Blocked strategies are warned about once per reason (a dump that cannot be located blocks
   // every strategy that needs its location); declines go into the pairing line.
@@ -62,7 +72,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
     const PairingStrategy* strategy = refusal.strategy;
     const Recognition& recognition = refusal.recognition;
     const bool is_block = recognition.kind == Recognition::Kind::kBlocked;
-    result.refusals.push_back({std::string(strategy->name()), recognition.reason, is_block});
+    out.refusals.push_back({std::string(strategy->name()), recognition.reason, is_block});
     if (!is_block) {
       declined += fmt::format("{}{} ({})", declined.empty() ? "" : ", ", strategy->name(), recognition.reason);
       continue;
@@ -72,14 +82,15 @@ CompareResult CompareFolders(const CompareRequest& request) {
     else it->second += ", " + std::string(strategy->name());
   }
   for (const auto& [reason, names] : blocked)
-    Log(LogLevel::kWarning, "pairing: {} not possible ({}); asking the next strategy", names, reason);
-  if (!choice.chosen) Fail(request.golden.string(), "no pairing strategy recognises these two dumps");
-  result.strategy = std::string(choice.chosen->name());
-  result.pairing = choice.chosen->Pair(dumps);
-  OpPairing& ops = result.pairing;
-  Log(LogLevel::kInfo, "pairing: {} [{}{}{}]; golden {}, my {}", ops.strategy, result.strategy,
-      declined.empty() ? "" : "; declined: ", declined, ops.golden_root.string(), ops.my_root.string());
-  for (const std::string& note : ops.notes) Log(LogLevel::kWarning, "{}", note);
+    Log(LogLevel::kWarning, "{}pairing: {} not possible ({}); asking the next strategy", what, names, reason);
+  if (!choice.chosen) Fail(other.string(), "no pairing strategy recognises the golden dump and this one");
+  out.strategy = std::string(choice.chosen->name());
+  out.ops = choice.chosen->Pair(dumps);
+  OpPairing& ops = out.ops;
+  Log(LogLevel::kInfo, "{}pairing: {} [{}{}{}]; golden {}, {} {}", what, ops.strategy, out.strategy,
+      declined.empty() ? "" : "; declined: ", declined, ops.golden_root.string(), *what ? "peer" : "my",
+      ops.my_root.string());
+  for (const std::string& note : ops.notes) Log(LogLevel::kWarning, "{}{}", what, note);
   if (ops.rows.empty()) {
     const std::string first_block = choice.FirstBlock();
     throw Error(first_block.empty() ? ops.nothing_paired : first_block);
@@ -87,8 +98,19 @@ CompareResult CompareFolders(const CompareRequest& request) {
   const size_t paired = ops.rows.size();
   ApplyCompareLevel(request.level, dumps, ops);
   if (ops.rows.size() != paired)
-    Log(LogLevel::kInfo, "compare level {}: {} of {} tensor pairs kept", CompareLevelName(request.level),
+    Log(LogLevel::kInfo, "{}compare level {}: {} of {} tensor pairs kept", what, CompareLevelName(request.level),
         ops.rows.size(), paired);
+  return out;
+}
+
+CompareResult CompareFolders(const CompareRequest& request) {
+  CompareResult result;
+  result.folders = true;
+  Paired mine = PairWithGolden(request, request.my, "");
+  result.strategy = std::move(mine.strategy);
+  result.refusals = std::move(mine.refusals);
+  result.pairing = std::move(mine.ops);
+  OpPairing& ops = result.pairing;
 
   CompareOptions options;
   options.broadcast = ops.broadcast;
@@ -97,7 +119,22 @@ CompareResult CompareFolders(const CompareRequest& request) {
   std::vector<CompareRow> rows = ScoreForAnalysis(ops.rows, ops, options, request.progress);
   DivergenceOptions analysis_options;
   analysis_options.cosine_threshold = request.cosine_threshold;
-  result.analysis = AnalyzeDivergence(ops, rows, analysis_options);
+  std::optional<PeerFloor> peer;
+  if (!request.peer.empty()) {
+    // The peer's own local errors, measured against the same golden the same way.
+    Paired theirs = PairWithGolden(request, request.peer, "peer: ");
+    CompareOptions peer_options = options;
+    peer_options.custom_metrics.clear();
+    peer_options.broadcast = theirs.ops.broadcast;
+    const std::vector<CompareRow> peer_rows = ScoreForAnalysis(theirs.ops.rows, theirs.ops, peer_options, {});
+    peer = PeerFloorFor(ops, theirs.ops, AnalyzeDivergence(theirs.ops, peer_rows, analysis_options));
+    result.peer_root = theirs.ops.my_root;
+    result.peer_strategy = std::move(theirs.strategy);
+    result.peer_matched = static_cast<size_t>(std::count_if(peer->local_error.begin(), peer->local_error.end(),
+                                                            [](const auto& v) { return v.has_value(); }));
+    Log(LogLevel::kInfo, "peer: {} of {} operations found in the peer", result.peer_matched, ops.ops.size());
+  }
+  result.analysis = AnalyzeDivergence(ops, rows, analysis_options, peer ? &*peer : nullptr);
 
   rows.resize(ops.rows.size());  // the CSV's rows come first
   result.rows = std::move(rows);
@@ -123,6 +160,11 @@ CompareResult RunCompare(const CompareRequest& request) {
   if (golden_dir != my_dir)
     Fail(request.my.string(), "the golden and my paths must both be folders or both be files ('{}' is a {}, '{}' a {})",
          request.golden.string(), golden_dir ? "folder" : "file", request.my.string(), my_dir ? "folder" : "file");
+  if (!request.peer.empty()) {
+    if (!fs::exists(request.peer, ec)) Fail(request.peer.string(), "the peer path does not exist");
+    if (!golden_dir || !fs::is_directory(request.peer, ec))
+      Fail(request.peer.string(), "a peer compares folders: the golden, my and peer paths must all be dump folders");
+  }
   return golden_dir ? CompareFolders(request) : CompareFiles(request);
 }
 

@@ -2,8 +2,10 @@
 // choice (earliest, deepest, folded across tokens) and the text / JSON / HTML reports.
 #include "ait/divergence.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -375,6 +377,136 @@ TEST(AnalyzeDivergence, TorchModulesNestByName) {
   ops.ops = {Op("0", "root.layers.0.mlp", "", 3, {"x"}, {"a"}), Op("0", "root.layers.0", "", 2, {"x"}, {"b"})};
   DivergenceReport r = AnalyzeDivergence(ops, {Scored("x", 1), Scored("a", 0.1), Scored("b", 0.2)}, {});
   EXPECT_EQ(Names(ops, r), std::vector<std::string>{"root.layers.0.mlp"});
+}
+
+// A cross-dtype run (another type name on the golden side, so no zero floor): `layers` layers
+// of Norm -> Linear -> Act per token, each operation adding ~1e-4 of rounding error to what
+// its input carries; `fault` (an operation name) adds `size` instead. Operations are leaves
+// inside their layer, which is no leaf.
+struct Chain {
+  OpPairing ops;
+  std::vector<CompareRow> rows;
+};
+
+Chain CrossDtypeChain(int layers, const std::string& fault = "", double size = 0) {
+  Chain c;
+  for (const std::string token : {"0", "1"}) {
+    std::string in = "x" + token;
+    double distance = 2e-4;
+    c.rows.push_back(Scored(in, 1 - distance * distance / 2, distance));
+    for (int l = 0; l < layers; ++l) {
+      const std::string layer_in = in;
+      int k = 0;
+      for (const std::string type : {"Norm", "Linear", "Act"}) {
+        const std::string name = fmt::format("{}_{}_{}", type, l, k);
+        const std::string out = name + "." + token;
+        OpPair op = Op(token, name, fmt::format("{}_{}", l, k), 1, {in}, {out});
+        op.golden_type = "Torch" + op.my_type;
+        op.layer = fmt::format("Layer_{}", l);
+        c.ops.ops.push_back(op);
+        // Rounding adds in quadrature, a little more in some operations than others.
+        const double added = name == fault ? size : 1e-4 * (1 + 0.3 * ((l + k) % 3));
+        distance = std::sqrt(distance * distance + added * added) + (name == fault ? 0 : added / 2);
+        c.rows.push_back(Scored(out, 1 - distance * distance / 2, distance));
+        in = out;
+        ++k;
+      }
+      OpPair layer = Op(token, fmt::format("Layer_{}", l), std::to_string(l), 0, {layer_in}, {in});
+      layer.golden_type = "TorchLayer";
+      layer.leaf = false;
+      c.ops.ops.push_back(layer);
+    }
+  }
+  return c;
+}
+
+// Across dtypes no operation is exact, but each type's local error is alike from layer to layer:
+// a 3 % fault far inside the threshold stands out against it, and what it carries downstream
+// (inputs already off the floor) is no second root cause.
+TEST(AnalyzeDivergence, TheTypeFloorNamesASmallFaultAcrossDtypes) {
+  Chain clean = CrossDtypeChain(6);
+  DivergenceReport r = AnalyzeDivergence(clean.ops, clean.rows, {});
+  EXPECT_EQ(r.floor, "per type");
+  EXPECT_TRUE(r.root_causes.empty()) << FormatRootCauses(clean.ops, r);
+  EXPECT_FALSE(r.contributors.empty());
+  ASSERT_TRUE(r.ops[1].expected_local_error.has_value());
+  EXPECT_GT(*r.ops[1].expected_local_error, *r.ops[1].local_error);
+  EXPECT_TRUE(r.ops[1].expected_from == "type Linear (6 operations)" ||
+              r.ops[1].expected_from.starts_with("all leaf operations"))
+      << r.ops[1].expected_from;
+
+  Chain faulty = CrossDtypeChain(6, "Linear_2_1", 0.03);
+  r = AnalyzeDivergence(faulty.ops, faulty.rows, {});
+  ASSERT_EQ(Names(faulty.ops, r), std::vector<std::string>{"Linear_2_1"}) << FormatRootCauses(faulty.ops, r);
+  const OpDivergence& d = r.ops[r.root_causes[0].op];
+  EXPECT_EQ(d.cause, "outlier");
+  EXPECT_EQ(r.root_causes[0].tokens, (std::vector<std::string>{"0", "1"}));
+  EXPECT_LT(*d.outputs.distance, r.distance_threshold);  // the fixed threshold alone sees nothing
+  EXPECT_NE(FormatRootCauses(faulty.ops, r).find("noise floor: per type"), std::string::npos);
+  // The layer around it is no root cause: the fault inside it is.
+  EXPECT_EQ(std::count_if(r.ops.begin(), r.ops.end(), [](const OpDivergence& o) { return o.root_cause; }), 2);
+}
+
+// A layer's normal local error is the quadrature sum of what is normal for its operations.
+TEST(AnalyzeDivergence, ALayerExpectsTheErrorOfItsOperations) {
+  Chain c = CrossDtypeChain(6);
+  DivergenceReport r = AnalyzeDivergence(c.ops, c.rows, {});
+  const size_t layer = 3;  // Layer_0 of token 0, after its three operations
+  ASSERT_EQ(c.ops.ops[layer].my_name, "Layer_0");
+  double sum = 0;
+  for (size_t i = 0; i < layer; ++i) sum += *r.ops[i].expected_local_error * *r.ops[i].expected_local_error;
+  ASSERT_TRUE(r.ops[layer].expected_local_error.has_value());
+  EXPECT_NEAR(*r.ops[layer].expected_local_error, std::sqrt(sum), 1e-12);
+  EXPECT_EQ(r.ops[layer].expected_from, "its 3 inner operation(s)");
+}
+
+// With too few operations to tell what is normal, only the fixed threshold applies.
+TEST(AnalyzeDivergence, TheTypeFloorNeedsOperationsToCompareWith) {
+  Chain c = CrossDtypeChain(1, "Linear_0_1", 0.03);
+  c.ops.ops.resize(4);  // one token: three operations and their layer
+  DivergenceReport r = AnalyzeDivergence(c.ops, c.rows, {});
+  EXPECT_EQ(r.floor, "threshold");
+  EXPECT_TRUE(r.root_causes.empty());
+}
+
+// A peer (the golden model run at my dtype) tells each operation's own normal error: an
+// operation that adds 4x its peer's is named; one whose peer adds as much is not, where the
+// type floor alone would name it.
+TEST(AnalyzeDivergence, APeerSetsTheFloorOperationByOperation) {
+  Chain c = CrossDtypeChain(6, "Linear_2_1", 0.01);
+  DivergenceReport mine = AnalyzeDivergence(c.ops, c.rows, {});
+  ASSERT_EQ(Names(c.ops, mine), std::vector<std::string>{"Linear_2_1"});
+
+  // The peer's local error of each operation as the clean chain has it ...
+  Chain clean = CrossDtypeChain(6);
+  DivergenceReport peer_report = AnalyzeDivergence(clean.ops, clean.rows, {});
+  PeerFloor peer = PeerFloorFor(c.ops, clean.ops, peer_report);
+  ASSERT_EQ(peer.local_error.size(), c.ops.ops.size());
+  EXPECT_GT(peer.leaf_median, 0);
+  DivergenceReport r = AnalyzeDivergence(c.ops, c.rows, {}, &peer);
+  EXPECT_EQ(r.floor, "peer");
+  EXPECT_EQ(Names(c.ops, r), std::vector<std::string>{"Linear_2_1"});
+  EXPECT_EQ(r.ops[r.root_causes[0].op].expected_from, "peer");
+
+  // ... and a peer in which that operation adds as much: dtype noise, not a finding.
+  Chain same = CrossDtypeChain(6, "Linear_2_1", 0.01);
+  peer = PeerFloorFor(c.ops, same.ops, AnalyzeDivergence(same.ops, same.rows, {}));
+  r = AnalyzeDivergence(c.ops, c.rows, {}, &peer);
+  EXPECT_TRUE(r.root_causes.empty()) << FormatRootCauses(c.ops, r);
+}
+
+// The peer is matched by golden name and token; operations it lacks keep the type floor.
+TEST(PeerFloorFor, MatchesByGoldenNameAndToken) {
+  Chain mine = CrossDtypeChain(3), peer = CrossDtypeChain(3);
+  peer.ops.ops.erase(peer.ops.ops.begin());  // the peer has no Norm_0_0 in token 0
+  DivergenceReport peer_report = AnalyzeDivergence(peer.ops, peer.rows, {});
+  PeerFloor floor = PeerFloorFor(mine.ops, peer.ops, peer_report);
+  EXPECT_FALSE(floor.local_error[0].has_value());
+  ASSERT_TRUE(floor.local_error[1].has_value());
+  EXPECT_DOUBLE_EQ(*floor.local_error[1], *peer_report.ops[0].local_error);
+  DivergenceReport r = AnalyzeDivergence(mine.ops, mine.rows, {}, &floor);
+  EXPECT_EQ(r.floor, "peer, per type");
+  EXPECT_NE(r.ops[0].expected_from, "peer");
 }
 
 TEST(OutputPairs, EachOutputFileOnceRenumbered) {

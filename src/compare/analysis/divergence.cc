@@ -33,6 +33,16 @@ bool HoldsDtypeLimit(const std::optional<TensorInfo>& info) {
   return (std::isfinite(lo) && std::fabs(lo) >= limit * 0.999) || (std::isfinite(hi) && std::fabs(hi) >= limit * 0.999);
 }
 
+// The unit roundoff of a float dtype (half the gap between 1 and the next value); 0 for others.
+double UnitRoundoff(const std::optional<TensorInfo>& info) {
+  if (!info) return 0;
+  if (info->dtype == "torch.float16") return 0x1p-11;
+  if (info->dtype == "torch.bfloat16") return 0x1p-8;
+  if (info->dtype == "torch.float32") return 0x1p-24;
+  if (info->dtype == "torch.float64") return 0x1p-53;
+  return 0;
+}
+
 bool IsInt8(const std::optional<TensorInfo>& info) { return info && info->dtype == "torch.int8"; }
 
 // Integer and bool tensors (ids, lengths, positions) are exact: any difference is off.
@@ -68,6 +78,7 @@ SideScore Summarize(const std::vector<TensorPair>& pairs, const std::vector<Comp
         break;
       case TensorScore::State::kScored:
         ++s.scored;
+        s.unit_roundoff = std::max({s.unit_roundoff, UnitRoundoff(rows[it->second].my), UnitRoundoff(rows[it->second].golden)});
         s.cosine = std::min(s.cosine.value_or(t.cosine), t.cosine);
         s.max_relative_error = std::max(s.max_relative_error.value_or(t.max_relative_error), t.max_relative_error);
         s.relative_l2 = std::max(s.relative_l2.value_or(t.relative_l2), t.relative_l2);
@@ -190,13 +201,21 @@ class ErrorSample {
   }
   size_t operations() const { return identities_.size(); }
   // UpperNormal over the samples of other operations whose input distance is at most
-  // reference_input_ratio x `input_distance` (at least the min_floor_samples with the smallest),
-  // when there are that many.
+  // reference_input_ratio x `input_distance` (or x the least non-zero one of the others, if
+  // larger; at least the min_floor_samples with the smallest), when there are that many.
   std::optional<double> Bound(const std::string& identity, double input_distance, const DivergenceOptions& o) {
     auto it = identities_.find(identity);
     const size_t self = it == identities_.end() ? identities_.size() : it->second;
     const size_t min_samples = std::max<size_t>(o.min_floor_samples, 1);
-    const double limit = o.reference_input_ratio * input_distance;
+    // An operation reading exact inputs (ids) has input distance 0; it is compared with those
+    // whose inputs carry the least error there is (the first rounding), not only the exact ones.
+    double least = 0;
+    for (const Sample& x : samples_)
+      if (x.input_distance > 0 && x.identity != self) {
+        least = x.input_distance;
+        break;
+      }
+    const double limit = o.reference_input_ratio * std::max(input_distance, least);
     size_t end = 0, others = 0;
     for (; end < samples_.size() && (samples_[end].input_distance <= limit || others < min_samples); ++end)
       if (samples_[end].identity != self) ++others;
@@ -244,8 +263,9 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
   for (size_t i = 0; i < ops.size(); ++i) {
     if (floor.Applies(ops[i]) || !d[i].local_error) continue;
     OpDivergence& op = d[i];
+    const double least = std::max(kIdentical, o.rounding_units * op.outputs.unit_roundoff);
     if (peer && i < peer->local_error.size() && peer->local_error[i]) {
-      op.expected_local_error = std::max(o.peer_ratio * std::max(*peer->local_error[i], peer->leaf_median), kIdentical);
+      op.expected_local_error = std::max(o.peer_ratio * std::max(*peer->local_error[i], peer->leaf_median), least);
       op.expected_from = "peer";
       continue;
     }
@@ -258,14 +278,17 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
           ++inner;
         }
       if (inner > 0) {
-        op.expected_local_error = std::max(std::sqrt(sum), kIdentical);
+        op.expected_local_error = std::max(std::sqrt(sum), least);
         op.expected_from = fmt::format("its {} inner operation(s)", inner);
         continue;
       }
     }
     const std::string identity = Identity(ops[i]);
     const double in = *op.inputs.distance;
-    std::optional<double> type_bound, pooled = leaves.Bound(identity, in, o);
+    // A leaf is also judged against all leaves; an operation with inner operations adds up
+    // several of theirs, so only operations of its own type tell what is normal for it.
+    std::optional<double> type_bound, pooled;
+    if (ops[i].leaf) pooled = leaves.Bound(identity, in, o);
     size_t type_size = 0;
     if (!ops[i].my_type.empty()) {
       ErrorSample& sample = by_type[ZeroFloor::TypeOf(ops[i])];
@@ -274,10 +297,10 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
     }
     if (!type_bound && !pooled) continue;
     if (type_bound && *type_bound >= pooled.value_or(0)) {
-      op.expected_local_error = std::max(*type_bound, kIdentical);
+      op.expected_local_error = std::max(*type_bound, least);
       op.expected_from = fmt::format("type {} ({} operations)", ops[i].my_type, type_size);
     } else {
-      op.expected_local_error = std::max(*pooled, kIdentical);
+      op.expected_local_error = std::max(*pooled, least);
       op.expected_from = fmt::format("all leaf operations ({})", leaves.operations());
     }
   }
