@@ -23,10 +23,13 @@ inline constexpr size_t kMaxTensorFiles = 10'000'000;
 inline constexpr uintmax_t kMaxJsonBytes = 1ull << 30;  // any topology / order JSON
 inline constexpr int kMaxJsonNesting = 128;             // deeper JSON is refused while parsing
 inline constexpr size_t kMaxDigits = 18;                // a number in a folder name fits int64
+inline constexpr size_t kMaxManualPairs = 1'000'000;    // rows of one dump_data metadata.json; the rest are left out
 
 // File names of the dump layout.
 inline constexpr std::string_view kTorchModelTreeFile = "model_tree.json";
 inline constexpr std::string_view kTorchModuleOrderFile = "module_order.json";
+inline constexpr std::string_view kGoldenTensorFolder = "golden_tensor";  // dump_data: {pid}_{device}/golden_tensor/
+inline constexpr std::string_view kMetadataFile = "metadata.json";        // ... and its metadata.json
 
 enum class DumpKind {
   kUnknown,  // no topology and no recognisable operation / module folders

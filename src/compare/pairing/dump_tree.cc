@@ -2,10 +2,9 @@
 #include "compare/pairing/dump_tree.h"
 
 #include <algorithm>
-#include <charconv>
-#include <fstream>
 #include <functional>
 #include <set>
+#include <unordered_set>
 
 #include "ait/error.h"
 #include "ait/tensor_io.h"
@@ -55,61 +54,58 @@ std::vector<std::string> JsonStrings(const json& j, const char* key) {
   return out;
 }
 
-// Trailing `_<digits>` groups of an ATB opName: "LinearOperation_1_3" -> {1, 3}, base "LinearOperation".
-std::vector<int64_t> OpNameIds(const std::string& op_name, std::string* base) {
-  std::vector<int64_t> ids;
+// The `_<digits>` groups that end an ATB opName: "LinearOperation_1_3" -> "1_3", base
+// "LinearOperation"; "" (base = the whole name) when there are none.
+std::string OpNameIds(const std::string& op_name, std::string* base) {
   std::string_view s = op_name;
   while (true) {
     size_t us = s.rfind('_');
     if (us == std::string_view::npos || !IsDigits(s.substr(us + 1))) break;
-    ids.insert(ids.begin(), DigitsValue(s.substr(us + 1)));
     s = s.substr(0, us);
   }
-  if (base) *base = std::string(s);
-  return ids;
+  *base = std::string(s);
+  return s.size() == op_name.size() ? std::string() : op_name.substr(s.size() + 1);
 }
 
-// The `{id}_{Name}` folders under every token folder, by parent folder (relative, "" = token folder).
-struct FolderEntry {
-  int64_t id;
-  std::string type, rel;
-};
-using FolderIndex = std::map<std::string, std::vector<FolderEntry>>;
+// The value of the last id of an id path: "1_3" -> 3.
+int64_t LastId(std::string_view op_id) { return DigitsValue(op_id.substr(op_id.rfind('_') + 1)); }
 
-FolderIndex IndexAtbFolders(const DumpLocation& where) {
-  FolderIndex index;
-  std::set<std::string> seen;
-  size_t count = 0;
+std::string JoinIds(const std::string& parent_id, const std::string& id) {
+  return parent_id.empty() ? id : parent_id + "_" + id;
+}
+
+// Every `{id}_{Name}` folder under the token folders of `where` (the union over tokens),
+// each once, a folder before the folders inside it.
+std::vector<std::string> ListAtbFolders(const DumpLocation& where) {
+  std::vector<std::string> out;
+  std::unordered_set<std::string> seen;
   std::function<void(const fs::path&, const std::string&, int)> walk = [&](const fs::path& dir, const std::string& rel,
                                                                              int depth) {
     if (depth > kMaxDumpDepth) return;
     for (const fs::path& sub : Subfolders(dir)) {
-      std::string name = sub.filename().string();
-      std::string id_text, type;
-      if (!SplitIdFolder(name, &id_text, &type)) continue;  // before/, after/, strays
-      const int64_t id = DigitsValue(id_text);
+      std::string name = sub.filename().string(), id, type;
+      if (!SplitIdFolder(name, &id, &type)) continue;  // before/, after/, strays
       std::string child_rel = rel.empty() ? name : rel + "/" + name;
       if (seen.insert(child_rel).second) {
-        if (++count > kMaxOperationFolders) Fail(where.process_dir.string(), "more than {} operation folders", kMaxOperationFolders);
-        index[rel].push_back({id, type, child_rel});
+        if (out.size() >= kMaxOperationFolders)
+          Fail(where.process_dir.string(), "more than {} operation folders", kMaxOperationFolders);
+        out.push_back(child_rel);
       }
       walk(sub, child_rel, depth + 1);
     }
   };
   for (const auto& token : where.tokens) walk(where.process_dir / token, "", 0);
-  for (auto& [rel, entries] : index)
-    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-  return index;
+  return out;
 }
 
-// Whether the `{id}_` folders under `rel` are operations (of a graph) rather than kernels of a
-// leaf operation: some child is named like an operation or a layer, or has folders of its own.
-bool HoldsOperations(const FolderIndex& index, const std::string& rel) {
-  if (rel.empty()) return true;
-  auto it = index.find(rel);
-  if (it == index.end()) return false;
-  for (const auto& e : it->second) {
-    if (e.type.ends_with("Operation") || e.type.ends_with("Layer") || index.count(e.rel)) return true;
+// Whether the `{id}_` folders inside folder node `f` are operations (of a graph) rather than
+// kernels of a leaf operation: some child is named like an operation or a layer, or has
+// folders of its own.
+bool HoldsOperations(const DumpTree& folders, int f) {
+  if (f == 0) return true;
+  for (int c : folders.node(f).children) {
+    const std::string& type = folders.node(c).type;
+    if (type.ends_with("Operation") || type.ends_with("Layer") || !folders.IsLeaf(c)) return true;
   }
   return false;
 }
@@ -122,6 +118,38 @@ bool DumpTree::IsInside(int i, int ancestor) const {
   return false;
 }
 
+int DumpTree::Add(Node n) {
+  const int self = static_cast<int>(nodes_.size());
+  n.depth = n.parent < 0 ? 0 : node(n.parent).depth + 1;
+  if (n.parent >= 0) nodes_[static_cast<size_t>(n.parent)].children.push_back(self);
+  nodes_.push_back(std::move(n));
+  return self;
+}
+
+void DumpTree::Index() {
+  by_name_.clear();
+  by_folder_.clear();
+  by_op_id_.clear();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    by_name_.emplace(n.name, static_cast<int>(i));
+    if (!n.folder.empty()) by_folder_.emplace(n.folder, static_cast<int>(i));
+    if (!n.op_id.empty()) by_op_id_.emplace(n.op_id, static_cast<int>(i));
+  }
+}
+
+int DumpTree::Find(const std::unordered_map<std::string, int>& index, const std::string& key) {
+  auto it = index.find(key);
+  return it == index.end() ? -1 : it->second;
+}
+
+int DumpTree::FindOperation(const std::string& op_id, const std::string& type) const {
+  const int i = Find(by_op_id_, op_id);
+  std::string base;
+  if (i >= 0) OpNameIds(node(i).name, &base);
+  return i >= 0 && (node(i).type == type || (!base.empty() && base == type)) ? i : -1;
+}
+
 DumpTree DumpTree::Load(const DumpLocation& where) {
   DumpTree t;
   t.where_ = where;
@@ -132,108 +160,160 @@ DumpTree DumpTree::Load(const DumpLocation& where) {
   } else {
     Fail(where.process_dir.string(), "not an ATB or torch dump");
   }
+  t.Index();
   return t;
 }
 
+DumpTree DumpTree::FromAtbFolders(const std::vector<std::string>& folders) {
+  DumpTree t;
+  t.where_.kind = DumpKind::kAtb;
+  t.source_ = "ATB tensor folders";
+  Node root;
+  root.name = root.type = "model";
+  t.Add(std::move(root));
+  std::function<int(const std::string&)> ensure = [&](const std::string& rel) -> int {
+    if (auto it = t.by_folder_.find(rel); it != t.by_folder_.end()) return it->second;
+    const size_t slash = rel.rfind('/');
+    std::string id, type;
+    if (!SplitIdFolder(std::string_view(rel).substr(slash == std::string::npos ? 0 : slash + 1), &id, &type)) return -1;
+    const int parent = slash == std::string::npos ? 0 : ensure(rel.substr(0, slash));
+    if (parent < 0) return -1;
+    Node n;
+    n.op_id = JoinIds(t.node(parent).op_id, id);
+    n.name = type + "_" + n.op_id;
+    n.type = std::move(type);
+    n.folder = rel;
+    n.parent = parent;
+    const int self = t.Add(std::move(n));
+    t.by_folder_.emplace(rel, self);
+    return self;
+  };
+  for (const std::string& rel : folders) ensure(rel);
+  for (Node& n : t.nodes_)
+    std::sort(n.children.begin(), n.children.end(),
+              [&t](int a, int b) { return LastId(t.node(a).op_id) < LastId(t.node(b).op_id); });
+  t.Index();
+  return t;
+}
+
+DumpTree DumpTree::ReadAtbModel(const fs::path& model_json) {
+  DumpTree t;
+  t.where_.kind = DumpKind::kAtb;
+  t.where_.topology = model_json;
+  t.source_ = "ATB model JSON";
+  t.ParseAtbModel(ReadJsonFile(model_json, "model topology JSON"), model_json);
+  t.Index();
+  return t;
+}
+
+DumpTree DumpTree::ReadTorchModelTree(const fs::path& model_tree) {
+  DumpLocation where;  // no token folders: the tree alone
+  where.kind = DumpKind::kTorch;
+  where.topology = model_tree;
+  return Load(where);
+}
+
+void DumpTree::ParseAtbModel(const json& model, const fs::path& file) {
+  if (!model.is_object()) Fail(file.string(), "the model topology JSON is not an object");
+  Node root;
+  root.name = JsonString(model, "modelName");
+  if (root.name.empty()) root.name = JsonString(model, "opName");
+  root.type = root.name;
+  root.in_names = JsonStrings(model, "inTensors");
+  root.out_names = JsonStrings(model, "outTensors");
+  Add(std::move(root));
+  std::function<void(const json&, int)> add_children = [&](const json& j, int parent) {
+    auto it = j.find("nodes");
+    if (it == j.end() || !it->is_array()) return;
+    if (node(parent).depth >= kMaxDumpDepth) Fail(file.string(), "operations nested more than {} deep", kMaxDumpDepth);
+    int64_t position = 0;
+    for (const json& c : *it) {
+      if (!c.is_object()) continue;
+      if (nodes_.size() >= kMaxTopologyNodes) Fail(file.string(), "more than {} operations", kMaxTopologyNodes);
+      Node n;
+      n.name = JsonString(c, "opName");
+      std::string base;
+      const std::string ids = OpNameIds(n.name, &base);
+      n.type = JsonString(c, "opType");
+      if (n.type.empty()) n.type = base;
+      if (auto p = c.find("param"); p != c.end()) n.param = *p;
+      n.in_names = JsonStrings(c, "inTensors");
+      n.out_names = JsonStrings(c, "outTensors");
+      n.op_id = ids.empty() ? JoinIds(node(parent).op_id, std::to_string(position)) : ids;
+      n.parent = parent;
+      ++position;
+      add_children(c, Add(std::move(n)));
+    }
+  };
+  add_children(model, 0);
+  if (nodes_.size() == 1) Fail(file.string(), "the model topology JSON lists no operations (\"nodes\")");
+}
+
 void DumpTree::LoadAtb() {
-  const FolderIndex index = IndexAtbFolders(where_);
-  nodes_.push_back({});
-  size_t unresolved = 0;
-  if (!where_.topology.empty()) {
-    source_ = "ATB model JSON";
-    const json model = ReadJsonFile(where_.topology, "model topology JSON");
-    if (!model.is_object()) Fail(where_.topology.string(), "the model topology JSON is not an object");
-    nodes_[0].name = JsonString(model, "modelName");
-    if (nodes_[0].name.empty()) nodes_[0].name = JsonString(model, "opName");
-    nodes_[0].type = nodes_[0].name;
-    nodes_[0].in_names = JsonStrings(model, "inTensors");
-    nodes_[0].out_names = JsonStrings(model, "outTensors");
-    // Children of a JSON node, resolved to their folders top-down.
-    std::function<void(const json&, int)> add_children = [&](const json& j, int parent) {
-      auto it = j.find("nodes");
-      if (it == j.end() || !it->is_array()) return;
-      if (node(parent).depth >= kMaxDumpDepth)
-        Fail(where_.topology.string(), "operations nested more than {} deep", kMaxDumpDepth);
-      const std::string parent_folder = node(parent).folder;
-      const bool parent_resolved = parent == 0 || !parent_folder.empty();
-      const auto entries_it = index.find(parent_folder);
-      static const std::vector<FolderEntry> kNone;
-      const auto& entries = parent_resolved && entries_it != index.end() ? entries_it->second : kNone;
-      std::map<std::string, int> rank_of_type;
-      std::set<const FolderEntry*> taken;  // a folder belongs to one node
-      int64_t position = 0;
-      for (const json& c : *it) {
-        if (!c.is_object()) continue;
-        if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.topology.string(), "more than {} operations", kMaxTopologyNodes);
-        Node n;
-        n.name = JsonString(c, "opName");
-        std::string base;
-        std::vector<int64_t> ids = OpNameIds(n.name, &base);
-        n.type = JsonString(c, "opType");
-        if (n.type.empty()) n.type = base;
-        if (auto p = c.find("param"); p != c.end()) n.param = *p;
-        n.in_names = JsonStrings(c, "inTensors");
-        n.out_names = JsonStrings(c, "outTensors");
-        n.parent = parent;
-        n.depth = node(parent).depth + 1;
-        const int rank = rank_of_type[n.type]++;
-        auto same_type = [&](const FolderEntry& e) { return e.type == n.type || (!base.empty() && e.type == base); };
-        auto type_ok = [&](const FolderEntry& e) { return !taken.count(&e) && same_type(e); };
-        // The folder: by the id in the opName (7.4), by position among siblings (7.3), or as the
-        // rank-th folder of this type (ids that disagree with the folders).
-        const FolderEntry* chosen = nullptr;
-        for (const auto& e : entries)
-          if (!ids.empty() && e.id == ids.back() && type_ok(e)) chosen = &e;
-        if (!chosen)
-          for (const auto& e : entries)
-            if (e.id == position && type_ok(e)) chosen = &e;
-        if (!chosen) {
-          int k = 0;
-          for (const auto& e : entries)
-            if (same_type(e) && k++ == rank && !taken.count(&e)) chosen = &e;
-        }
-        const std::string& parent_id = node(parent).op_id;
-        auto join = [&](int64_t id) { return parent_id.empty() ? std::to_string(id) : parent_id + "_" + std::to_string(id); };
-        if (chosen) {
-          taken.insert(chosen);
-          n.folder = chosen->rel;
-          n.op_id = join(chosen->id);
-        } else {
-          ++unresolved;
-          n.op_id = join(ids.empty() ? position : ids.back());
-        }
-        ++position;
-        const int self = static_cast<int>(nodes_.size());
-        nodes_.push_back(std::move(n));
-        nodes_[static_cast<size_t>(parent)].children.push_back(self);
-        add_children(c, self);
-      }
-    };
-    add_children(model, 0);
-    if (nodes_.size() == 1) Fail(where_.topology.string(), "the model topology JSON lists no operations (\"nodes\")");
-  } else {
+  const DumpTree folders = FromAtbFolders(ListAtbFolders(where_));
+  if (where_.topology.empty()) {
+    // No model JSON: the operation folders themselves (names as ATB makes them), kernels left out.
     source_ = "ATB tensor folders";
-    nodes_[0].name = nodes_[0].type = "model";
-    std::function<void(const std::string&, int)> add_children = [&](const std::string& rel, int parent) {
-      auto it = index.find(rel);
-      if (it == index.end() || !HoldsOperations(index, rel)) return;
-      for (const auto& e : it->second) {
+    Add(folders.node(0));
+    nodes_[0].children.clear();
+    std::function<void(int, int)> copy = [&](int f, int parent) {
+      if (!HoldsOperations(folders, f)) return;
+      for (int c : folders.node(f).children) {
         if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.process_dir.string(), "more than {} operations", kMaxTopologyNodes);
-        Node n;
-        const std::string& parent_id = node(parent).op_id;
-        n.op_id = parent_id.empty() ? std::to_string(e.id) : parent_id + "_" + std::to_string(e.id);
-        n.name = e.type + "_" + n.op_id;
-        n.type = e.type;
-        n.folder = e.rel;
+        Node n = folders.node(c);
+        n.children.clear();
         n.parent = parent;
-        n.depth = node(parent).depth + 1;
-        const int self = static_cast<int>(nodes_.size());
-        nodes_.push_back(std::move(n));
-        nodes_[static_cast<size_t>(parent)].children.push_back(self);
-        add_children(e.rel, self);
+        copy(c, Add(std::move(n)));
       }
     };
-    add_children("", 0);
+    copy(0, 0);
+    return;
+  }
+  source_ = "ATB model JSON";
+  ParseAtbModel(ReadJsonFile(where_.topology, "model topology JSON"), where_.topology);
+  // Every operation's folder among its parent's, top-down (a parent precedes its children):
+  // by the id in the opName (7.4), by position among siblings (7.3), or as the rank-th folder
+  // of its type (ids that disagree with the folders). A folder serves one node.
+  std::vector<int> folder_of(nodes_.size(), -1);
+  folder_of[0] = 0;
+  size_t unresolved = 0;
+  static const std::vector<int> kNone;
+  for (size_t p = 0; p < nodes_.size(); ++p) {
+    const std::vector<int>& entries = folder_of[p] >= 0 ? folders.node(folder_of[p]).children : kNone;
+    std::map<std::string, int> rank_of_type;
+    std::set<int> taken;
+    int64_t position = 0;
+    for (int c : nodes_[p].children) {
+      Node& n = nodes_[static_cast<size_t>(c)];
+      std::string base;
+      const std::string ids = OpNameIds(n.name, &base);
+      const int rank = rank_of_type[n.type]++;
+      auto same_type = [&](int e) {
+        return folders.node(e).type == n.type || (!base.empty() && folders.node(e).type == base);
+      };
+      auto type_ok = [&](int e) { return !taken.count(e) && same_type(e); };
+      int chosen = -1;
+      for (int e : entries)
+        if (!ids.empty() && LastId(folders.node(e).op_id) == LastId(ids) && type_ok(e)) chosen = e;
+      if (chosen < 0)
+        for (int e : entries)
+          if (LastId(folders.node(e).op_id) == position && type_ok(e)) chosen = e;
+      if (chosen < 0) {
+        int k = 0;
+        for (int e : entries)
+          if (same_type(e) && k++ == rank && !taken.count(e)) chosen = e;
+      }
+      if (chosen >= 0) {
+        taken.insert(chosen);
+        folder_of[static_cast<size_t>(c)] = chosen;
+        n.folder = folders.node(chosen).folder;
+        n.op_id = folders.node(chosen).op_id;
+      } else {
+        ++unresolved;
+        n.op_id = JoinIds(nodes_[p].op_id, std::to_string(ids.empty() ? position : LastId(ids)));
+      }
+      ++position;
+    }
   }
   if (unresolved)
     notes_.push_back(fmt::format("{}: {} operation(s) of the model topology have no tensor folder in {} (not dumped)",
@@ -241,14 +321,11 @@ void DumpTree::LoadAtb() {
 }
 
 void DumpTree::LoadTorch() {
-  std::unordered_map<std::string, int> by_name;
+  const std::string dump = where_.process_dir.empty() ? where_.topology.string() : where_.process_dir.string();
   auto add = [&](Node n) {
-    if (nodes_.size() >= kMaxTopologyNodes) Fail(where_.process_dir.string(), "more than {} modules", kMaxTopologyNodes);
-    const int self = static_cast<int>(nodes_.size());
-    by_name.emplace(n.name, self);
-    if (n.parent >= 0) nodes_[static_cast<size_t>(n.parent)].children.push_back(self);
-    nodes_.push_back(std::move(n));
-    return self;
+    if (nodes_.size() >= kMaxTopologyNodes) Fail(dump, "more than {} modules", kMaxTopologyNodes);
+    by_name_.emplace(n.name, static_cast<int>(nodes_.size()));
+    return Add(std::move(n));
   };
   size_t skipped = 0;
   if (!where_.topology.empty()) {
@@ -261,8 +338,7 @@ void DumpTree::LoadTorch() {
       n.name = JsonString(j, "name");
       n.type = JsonString(j, "type");
       n.parent = parent;
-      n.depth = depth;
-      if (n.name.empty() || by_name.count(n.name)) {  // unnamed or repeated: cannot address its folder
+      if (n.name.empty() || by_name_.count(n.name)) {  // unnamed or repeated: cannot address its folder
         ++skipped;
         return;
       }
@@ -283,13 +359,11 @@ void DumpTree::LoadTorch() {
         if (name == "root" || name.starts_with("root.")) names.insert(name);
       }
     std::function<int(const std::string&)> ensure = [&](const std::string& name) -> int {
-      if (auto it = by_name.find(name); it != by_name.end()) return it->second;
+      if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
       size_t dot = name.rfind('.');
-      int parent = dot == std::string::npos ? -1 : ensure(name.substr(0, dot));
       Node n;
       n.name = name;
-      n.parent = parent;
-      n.depth = parent < 0 ? 0 : node(parent).depth + 1;
+      n.parent = dot == std::string::npos ? -1 : ensure(name.substr(0, dot));
       return add(std::move(n));
     };
     for (const auto& name : names) {
@@ -301,7 +375,7 @@ void DumpTree::LoadTorch() {
     }
     if (nodes_.empty()) Fail(where_.process_dir.string(), "no module folders (root...) in the torch dump");
   }
-  if (skipped) notes_.push_back(fmt::format("{}: {} module(s) without a usable name skipped", where_.process_dir.string(), skipped));
+  if (skipped) notes_.push_back(fmt::format("{}: {} module(s) without a usable name skipped", dump, skipped));
   // Per-token execution order written by the torch dump (module_order.json: [{"name", "type"}, ...]).
   for (const auto& token : where_.tokens) {
     fs::path file = where_.process_dir / token / kTorchModuleOrderFile;
@@ -319,21 +393,27 @@ void DumpTree::LoadTorch() {
     std::set<int> listed;
     for (const json& item : order) {
       std::string name = item.is_string() ? item.get<std::string>() : item.is_object() ? JsonString(item, "name") : "";
-      auto it = by_name.find(name);
-      if (it != by_name.end() && listed.insert(it->second).second) seq.push_back(it->second);
+      auto it = by_name_.find(name);
+      if (it != by_name_.end() && listed.insert(it->second).second) seq.push_back(it->second);
     }
     if (!seq.empty()) module_order_[token] = std::move(seq);
   }
 }
 
-std::vector<int> DumpTree::ExecutionOrder(const std::string& token) const {
+std::vector<int> DumpTree::PostOrder() const {
   std::vector<int> post;
+  if (nodes_.empty()) return post;
   post.reserve(nodes_.size());
   std::function<void(int)> walk = [&](int n) {
     for (int c : node(n).children) walk(c);
     post.push_back(n);
   };
   walk(0);
+  return post;
+}
+
+std::vector<int> DumpTree::ExecutionOrder(const std::string& token) const {
+  std::vector<int> post = PostOrder();
   if (kind() == DumpKind::kAtb) {
     post.pop_back();  // the model root holds no tensors
     return post;

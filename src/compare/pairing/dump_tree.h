@@ -1,6 +1,7 @@
-// The operation / module tree of one dump (ATB model JSON or tensor folders, torch
-// model_tree.json) and the tensor files each node holds per token: what the topology
-// strategies pair. Internal to pairing.
+// The one tree type of a dump: its operations (ATB model JSON or `{id}_{Type}` folders) or
+// modules (torch model_tree.json or module folders), and the tensor files each node holds
+// per token. The topology strategies pair two of them; path grouping names the folders of a
+// path pairing with them. Internal to pairing.
 #pragma once
 
 #include <cstdint>
@@ -21,15 +22,15 @@ using ::ait::TorchModuleFolder;
 
 struct Node {
   std::string name;  // ATB opName ("LinearOperation_1_3") / torch module name ("root.model.norm")
-  std::string type;  // ATB opType / torch module class ("" when unknown)
+  std::string type;  // ATB opType, else the opName without its ids / torch module class ("" when unknown)
   int parent = -1;
-  std::vector<int> children;  // in graph / registration order
+  std::vector<int> children;  // in graph / registration order; folders by id
   int depth = 0;              // root = 0
   // ATB only.
   nlohmann::json param;                          // operation param, null when unknown
   std::vector<std::string> in_names, out_names;  // tensor names from the topology JSON
-  std::string op_id;                             // "1_3"; "" for torch and for the model root
-  std::string folder;  // relative to a token folder; "" when the node has no folder
+  std::string op_id;  // "1_3": the folder ids (the opName's ids before folders are resolved); "" for the root
+  std::string folder;  // relative to a token folder ("1_Layer/3_LinearOperation"); "" when the node has none
 };
 
 // One tensor file of a node: its stem ("outtensor0", "intensor1", "output", "input_0") and path.
@@ -38,11 +39,25 @@ struct TensorFile {
   std::filesystem::path path;
 };
 
+// Node 0 is the root: the ATB model, or the torch root module. Children follow their parents
+// in node order.
 class DumpTree {
  public:
-  // Reads the topology of the dump at `where` (which must be kAtb or kTorch). Throws
-  // ait::Error for a topology file that is present but unusable.
+  // Reads the dump at `where` (which must be kAtb or kTorch): the ATB model JSON with every
+  // operation located among the `{id}_{Type}` folders of the token folders (without a JSON,
+  // the operation folders themselves, kernels left out); the torch model_tree.json (without
+  // it, the module folders). Throws ait::Error for a topology file that is present but
+  // unusable, and beyond the limits of dump_layout.h.
   static DumpTree Load(const DumpLocation& where);
+  // Every `{id}_{Type}` folder chain among `folders` (relative to a token folder, '/'
+  // between folders) and the folders above it, kernels included, named as ATB names
+  // operations (`{Type}_{op_id}`); paths that are no chain are left out. No files are read.
+  static DumpTree FromAtbFolders(const std::vector<std::string>& folders);
+  // The operations of an ATB model JSON alone, op_id being the ids that end each opName
+  // (else the parent's op_id and the node's position). Throws ait::Error as Load does.
+  static DumpTree ReadAtbModel(const std::filesystem::path& model_json);
+  // The modules of a torch model_tree.json alone (Load without token folders).
+  static DumpTree ReadTorchModelTree(const std::filesystem::path& model_tree);
 
   DumpKind kind() const { return where_.kind; }
   const DumpLocation& where() const { return where_; }
@@ -55,6 +70,16 @@ class DumpTree {
   // "ATB model JSON", "ATB tensor folders", "model_tree.json", "module folders".
   const std::string& source() const { return source_; }
 
+  // The node of that name (the first one), that folder, or -1.
+  int FindByName(const std::string& name) const { return Find(by_name_, name); }
+  int FindFolder(const std::string& folder) const { return Find(by_folder_, folder); }
+  // The ATB operation of id path `op_id` whose type, or opName without its ids, is `type`
+  // (ids can disagree between a JSON and the folders: ATB numbers with a process-wide
+  // counter); -1 when none.
+  int FindOperation(const std::string& op_id, const std::string& type) const;
+
+  // Every node, children before their parent, in child order.
+  std::vector<int> PostOrder() const;
   // Every node but the root, in the order their outputs become complete (children before
   // parents): ATB graph order; torch module_order.json of `token` when present, else the
   // model tree's post-order.
@@ -78,8 +103,13 @@ class DumpTree {
   std::vector<std::string> notes_;
   std::string source_;
   std::map<std::string, std::vector<int>> module_order_;  // token -> node order (torch)
+  std::unordered_map<std::string, int> by_name_, by_folder_, by_op_id_;
   mutable std::unordered_map<std::string, int64_t> numel_cache_;
 
+  static int Find(const std::unordered_map<std::string, int>& index, const std::string& key);
+  int Add(Node n);  // appends n below n.parent; returns its index
+  void Index();     // fills by_name_, by_folder_, by_op_id_
+  void ParseAtbModel(const nlohmann::json& model, const std::filesystem::path& file);
   void LoadAtb();
   void LoadTorch();
   std::filesystem::path FolderOf(int i, const std::string& token) const;

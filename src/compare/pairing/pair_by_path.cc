@@ -3,9 +3,6 @@
 #include "compare/pairing/pair_by_path.h"
 
 #include <algorithm>
-#include <charconv>
-#include <functional>
-#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,6 +10,7 @@
 #include "ait/error.h"
 #include "ait/tensor_io.h"
 #include "compare/pairing/dump_layout.h"
+#include "compare/pairing/dump_tree.h"
 #include "compare/pairing/pairing_strategy.h"
 #include "compare/pairing/path_grouping.h"
 
@@ -39,18 +37,12 @@ std::vector<std::string> ListTensorFiles(const fs::path& root) {
   return out;
 }
 
-// Post-order ranks of module names from a torch dump's model_tree.json.
+// Post-order ranks of module names from a torch dump's model_tree.json; empty without one.
 std::unordered_map<std::string, size_t> ReadModuleOrder(const fs::path& root) {
   std::unordered_map<std::string, size_t> order;
-  std::optional<nlohmann::json> tree = TryReadJsonFile(root / kTorchModelTreeFile);
-  if (!tree) return order;
-  std::function<void(const nlohmann::json&, int)> walk = [&](const nlohmann::json& node, int depth) {
-    if (!node.is_object() || depth > kMaxDumpDepth) return;
-    if (auto c = node.find("children"); c != node.end() && c->is_array())
-      for (const auto& child : *c) walk(child, depth + 1);
-    if (auto n = node.find("name"); n != node.end() && n->is_string()) order.emplace(n->get<std::string>(), order.size());
-  };
-  walk(*tree, 0);
+  auto tree = Capture([&] { return topo::DumpTree::ReadTorchModelTree(root / kTorchModelTreeFile); });
+  if (tree.ok())
+    for (int n : tree.value().PostOrder()) order.emplace(tree.value().node(n).name, order.size());
   return order;
 }
 
@@ -63,21 +55,17 @@ struct SegmentKey {
 };
 
 SegmentKey KeyOf(std::string_view seg) {
-  auto leading_number = [](std::string_view s, int64_t* n) {
-    size_t i = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    if (i == 0 || i > 18) return false;
-    std::from_chars(s.data(), s.data() + i, *n);
-    return i == s.size() || s[i] == '_';
+  auto leading_number = [](std::string_view s, int64_t* n) {  // `12` or `12_...`
+    const std::string_view digits = s.substr(0, s.find('_'));
+    if (!IsDigits(digits)) return false;
+    *n = DigitsValue(digits);
+    return true;
   };
-  auto trailing_number = [](std::string_view s) {
-    size_t end = s.find('.');
-    if (end == std::string_view::npos) end = s.size();
-    size_t i = end;
+  auto trailing_number = [](std::string_view s) -> int64_t {  // `input_12.pth` -> 12
+    s = s.substr(0, s.find('.'));
+    size_t i = s.size();
     while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') --i;
-    int64_t n = 0;
-    if (i < end && end - i <= 18) std::from_chars(s.data() + i, s.data() + end, n);
-    return n;
+    return IsDigits(s.substr(i)) ? DigitsValue(s.substr(i)) : 0;
   };
   int64_t n = 0;
   if (seg == "before") return {0, 0, ""};
@@ -96,13 +84,7 @@ int CompareModuleNames(std::string_view a, std::string_view b) {
     size_t da = a.find('.'), db = b.find('.');
     std::string_view ha = a.substr(0, da), hb = b.substr(0, db);
     if (ha != hb) {
-      int64_t na = 0, nb = 0;
-      bool num = IsDigits(ha) && IsDigits(hb);
-      if (num) {
-        std::from_chars(ha.data(), ha.data() + ha.size(), na);
-        std::from_chars(hb.data(), hb.data() + hb.size(), nb);
-        return na < nb ? -1 : 1;
-      }
+      if (IsDigits(ha) && IsDigits(hb)) return DigitsValue(ha) < DigitsValue(hb) ? -1 : 1;
       return ha < hb ? -1 : 1;
     }
     if (da == std::string_view::npos && db == std::string_view::npos) return 0;

@@ -22,11 +22,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::string_view kGoldenTensorFolder = "golden_tensor";
-constexpr std::string_view kMetadataFile = "metadata.json";
 constexpr std::string_view kMetadataWhat = "dump_data metadata";
-constexpr size_t kMaxManualPairs = 1'000'000;  // rows of one metadata.json; the rest are left out
-constexpr size_t kSkipsShown = 8;              // skipped entries described one by one, the rest counted
+constexpr size_t kSkipsShown = 8;  // skipped entries described one by one, the rest counted
 
 bool IsFolder(const fs::path& p) {
   std::error_code ec;

@@ -3,18 +3,17 @@
 #include "compare/pairing/path_grouping.h"
 
 #include <algorithm>
-#include <functional>
-#include <optional>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "ait/tensor_io.h"
+#include "ait/error.h"
 #include "compare/pairing/dump_layout.h"
+#include "compare/pairing/dump_tree.h"
 
 namespace ait {
 namespace fs = std::filesystem;
@@ -40,85 +39,13 @@ std::string Join(const std::vector<std::string>& parts, size_t count, char sep) 
   return out;
 }
 
-// The id path at the end of an ATB opName: `LinearOperation_1_2` -> "1_2" (stem
-// "LinearOperation"); "" when the name does not end in `_<digits>` groups.
-std::string IdsOfOpName(const std::string& name, std::string* stem) {
-  size_t cut = name.size();
-  while (cut > 0) {
-    size_t us = name.rfind('_', cut - 1);
-    if (us == std::string::npos || !IsDigits(std::string_view(name).substr(us + 1, cut - us - 1))) break;
-    cut = us;
-  }
-  if (cut == name.size() || cut == 0) return "";
-  *stem = name.substr(0, cut);
-  return name.substr(cut + 1);
-}
-
-std::string StringField(const nlohmann::json& node, const char* key) {
-  auto it = node.find(key);
-  return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// The ATB model topology of one dump, by id path.
-struct AtbTopology {
-  struct Node {
-    std::string name, type, stem;  // stem: the opName without its ids
-    bool leaf = true;
-  };
-  std::unordered_map<std::string, Node> by_id;
-
-  const Node* Find(const std::string& id, const std::string& folder_type) const {
-    auto it = by_id.find(id);
-    if (it == by_id.end()) return nullptr;
-    // Only trust a node whose type agrees with the folder: numbering can differ between the
-    // JSON and the tensor tree (ATB's process-wide ids).
-    return it->second.type == folder_type || it->second.stem == folder_type ? &it->second : nullptr;
-  }
-
-  void Walk(const nlohmann::json& node, const std::string& parent_id, int depth) {
-    if (depth > kMaxDumpDepth) return;
-    auto nodes = node.find("nodes");
-    if (nodes == node.end() || !nodes->is_array()) return;
-    for (size_t i = 0; i < nodes->size() && by_id.size() < kMaxTopologyNodes; ++i) {
-      const nlohmann::json& child = (*nodes)[i];
-      if (!child.is_object()) continue;
-      Node n;
-      n.name = StringField(child, "opName");
-      n.type = StringField(child, "opType");
-      std::string id = IdsOfOpName(n.name, &n.stem);
-      if (id.empty()) id = parent_id.empty() ? std::to_string(i) : parent_id + "_" + std::to_string(i);
-      auto sub = child.find("nodes");
-      n.leaf = sub == child.end() || !sub->is_array() || sub->empty();
-      by_id.emplace(id, n);
-      Walk(child, id, depth + 1);
-    }
-  }
-};
-
-// The model JSON of the dump whose tensors are at `root` (FindAtbModelJson). Missing or
-// malformed files give an empty topology.
-AtbTopology LoadAtbTopology(const fs::path& root) {
-  AtbTopology topo;
-  const fs::path file = FindAtbModelJson(root);
-  if (file.empty()) return topo;
-  std::optional<nlohmann::json> j = TryReadJsonFile(file);
-  if (j && j->is_object() && j->contains("nodes")) topo.Walk(*j, "", 0);
-  return topo;
-}
-
-// Module name -> class name from a torch dump's model_tree.json.
-std::unordered_map<std::string, std::string> LoadTorchTypes(const fs::path& root) {
-  std::unordered_map<std::string, std::string> types;
-  std::optional<nlohmann::json> tree = TryReadJsonFile(root / kTorchModelTreeFile);
-  std::function<void(const nlohmann::json&, int)> walk = [&](const nlohmann::json& node, int depth) {
-    if (!node.is_object() || depth > kMaxDumpDepth || types.size() >= kMaxTopologyNodes) return;
-    std::string name = StringField(node, "name");
-    if (!name.empty()) types.emplace(name, StringField(node, "type"));
-    if (auto c = node.find("children"); c != node.end() && c->is_array())
-      for (const auto& child : *c) walk(child, depth + 1);
-  };
-  if (tree) walk(*tree, 0);
-  return types;
+// A side's topology, for names and types; empty when it has none or it cannot be read (names
+// then come from the folders alone).
+template <typename Read>
+topo::DumpTree ReadOrEmpty(const fs::path& file, Read read) {
+  if (file.empty()) return {};
+  auto tree = Capture([&] { return read(file); });
+  return tree.ok() ? std::move(tree).value() : topo::DumpTree();
 }
 
 enum class Role { kInput, kOutput, kSkip };
@@ -153,139 +80,119 @@ enum class FolderKind { kAtb, kTorch, kOther };
 
 struct FolderInfo {
   FolderKind kind = FolderKind::kOther;
-  std::vector<std::string> segs, ids, types;  // segs always; ids/types for ATB folders
   std::string my_name, golden_name, my_type, golden_type, op_id, layer;
   int depth = 0;
   bool kernel = false, graph = false;
 };
 
 // Names every operation folder of a pairing (token-independent: the same folder in every
-// token is the same operation).
+// token is the same operation). ATB folders are the nodes of one folder tree; their names come
+// from each side's model JSON (same id path and type), else as ATB makes them.
 class PathNamer {
  public:
   explicit PathNamer(const PairingResult& pairing)
-      : my_topo_(LoadAtbTopology(pairing.my_root)),
-        golden_topo_(LoadAtbTopology(pairing.golden_root)),
-        my_torch_(LoadTorchTypes(pairing.my_root)),
-        golden_torch_(LoadTorchTypes(pairing.golden_root)) {
-    for (const TensorPair& p : pairing.pairs) Add(Parse(p).folder);
-    Resolve();
+      : my_model_(ReadOrEmpty(FindAtbModelJson(pairing.my_root), topo::DumpTree::ReadAtbModel)),
+        golden_model_(ReadOrEmpty(FindAtbModelJson(pairing.golden_root), topo::DumpTree::ReadAtbModel)),
+        my_modules_(ReadOrEmpty(pairing.my_root / kTorchModelTreeFile, topo::DumpTree::ReadTorchModelTree)),
+        golden_modules_(ReadOrEmpty(pairing.golden_root / kTorchModelTreeFile, topo::DumpTree::ReadTorchModelTree)) {
+    std::vector<std::string> folders;
+    for (const TensorPair& p : pairing.pairs) {
+      std::string folder = Parse(p).folder;
+      if (seen_.insert(folder).second) folders.push_back(std::move(folder));
+    }
+    atb_ = topo::DumpTree::FromAtbFolders(folders);
+    NameAtbFolders();
+    for (const std::string& folder : folders)
+      if (atb_.FindFolder(folder) < 0) others_.emplace(folder, NameOtherFolder(folder));
   }
 
-  const FolderInfo& Info(const std::string& folder) const { return folders_.at(folder); }
+  const FolderInfo& Info(const std::string& folder) const {
+    const int n = atb_.FindFolder(folder);
+    return n >= 0 ? atb_info_[static_cast<size_t>(n)] : others_.at(folder);
+  }
 
  private:
-  void Add(const std::string& folder) {
-    if (folders_.count(folder)) return;
+  FolderInfo NameOtherFolder(const std::string& folder) const {
     FolderInfo f;
-    f.segs = Split(folder, '/');
-    bool atb = true;
-    for (const auto& s : f.segs) {
-      std::string id, type;
-      if (!SplitIdFolder(s, &id, &type)) {
-        atb = false;
-        break;
-      }
-      f.ids.push_back(id);
-      f.types.push_back(type);
-    }
-    if (atb) {
-      f.kind = FolderKind::kAtb;
-      f.depth = static_cast<int>(f.segs.size()) - 1;
-      f.op_id = Join(f.ids, f.ids.size(), '_');
-      f.my_type = f.golden_type = f.types.back();
-    } else if (f.segs.size() == 1 && f.segs[0].starts_with("root")) {
+    const std::vector<std::string> segs = Split(folder, '/');
+    f.my_name = f.golden_name = folder;
+    if (segs.size() == 1 && segs[0].starts_with("root")) {
       f.kind = FolderKind::kTorch;
       f.depth = static_cast<int>(std::count(folder.begin(), folder.end(), '.'));
-    } else {
-      f.depth = static_cast<int>(f.segs.size()) - 1;
-    }
-    folders_.emplace(folder, std::move(f));
-    // Ancestors too (they may hold no tensors of their own): needed to name kernels and layers.
-    if (atb && folders_.at(folder).segs.size() > 1) {
-      auto segs = folders_.at(folder).segs;
-      Add(Join(segs, segs.size() - 1, '/'));
-    }
-  }
-
-  std::string AtbName(const std::string& folder, const AtbTopology& topo, bool mine) {
-    FolderInfo& f = folders_.at(folder);
-    if (const auto* node = topo.Find(f.op_id, f.types.back()); node && !node->name.empty()) return node->name;
-    if (f.kernel) {
-      const FolderInfo& parent = folders_.at(Join(f.segs, f.segs.size() - 1, '/'));
-      return (mine ? parent.my_name : parent.golden_name) + ":" + f.types.back();
-    }
-    return f.types.back() + "_" + f.op_id;
-  }
-
-  void Resolve() {
-    // Children of every ATB folder, to tell kernels and graphs apart.
-    std::map<std::string, std::vector<std::string>> children;
-    for (const auto& [folder, f] : folders_)
-      if (f.kind == FolderKind::kAtb && f.segs.size() > 1) children[Join(f.segs, f.segs.size() - 1, '/')].push_back(folder);
-    // Shallow folders first, so a parent is named before its kernels.
-    std::vector<std::string> order;
-    for (const auto& [folder, f] : folders_) order.push_back(folder);
-    std::sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
-      return folders_.at(a).segs.size() < folders_.at(b).segs.size() ||
-             (folders_.at(a).segs.size() == folders_.at(b).segs.size() && a < b);
-    });
-    for (const std::string& folder : order) {
-      FolderInfo& f = folders_.at(folder);
-      if (f.kind != FolderKind::kAtb) {
-        f.my_name = f.golden_name = folder;
-        if (f.kind == FolderKind::kTorch) {
-          if (auto it = my_torch_.find(folder); it != my_torch_.end()) f.my_type = it->second;
-          if (auto it = golden_torch_.find(folder); it != golden_torch_.end()) f.golden_type = it->second;
-        } else if (f.segs.size() == 1 && IsTensorFile(f.segs[0])) {
-          f.my_name = f.golden_name = f.segs[0].substr(0, f.segs[0].rfind('.'));  // a loose file: its stem
+      if (int m = my_modules_.FindByName(folder); m >= 0) f.my_type = my_modules_.node(m).type;
+      if (int g = golden_modules_.FindByName(folder); g >= 0) f.golden_type = golden_modules_.node(g).type;
+      auto parts = Split(folder, '.');
+      for (size_t n = parts.size(); n > 0; --n)
+        if (IsDigits(parts[n - 1])) {
+          f.layer = Join(parts, n, '.');
+          break;
         }
-        continue;
+    } else {
+      f.depth = static_cast<int>(segs.size()) - 1;
+      if (segs.size() == 1 && IsTensorFile(segs[0]))
+        f.my_name = f.golden_name = segs[0].substr(0, segs[0].rfind('.'));  // a loose file: its stem
+    }
+    return f;
+  }
+
+  std::string AtbName(int n, const topo::DumpTree& model, bool mine) const {
+    const topo::Node& node = atb_.node(n);
+    if (int m = model.FindOperation(node.op_id, node.type); m >= 0 && !model.node(m).name.empty())
+      return model.node(m).name;
+    if (atb_info_[static_cast<size_t>(n)].kernel) {
+      const FolderInfo& parent = atb_info_[static_cast<size_t>(node.parent)];
+      return (mine ? parent.my_name : parent.golden_name) + ":" + node.type;
+    }
+    return node.name;  // `{Type}_{op_id}`
+  }
+
+  void NameAtbFolders() {
+    const auto& nodes = atb_.nodes();
+    atb_info_.assign(nodes.size(), {});
+    // Node order puts a parent before its kernels: it is named first.
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      const topo::Node& node = nodes[i];
+      FolderInfo& f = atb_info_[i];
+      f.kind = FolderKind::kAtb;
+      f.depth = node.depth - 1;
+      f.op_id = node.op_id;
+      f.my_type = f.golden_type = node.type;
+      if (node.parent > 0) {
+        const topo::Node& parent = atb_.node(node.parent);
+        const int topo_parent = my_model_.FindOperation(parent.op_id, parent.type);
+        f.kernel = topo_parent >= 0 ? my_model_.IsLeaf(topo_parent)
+                                    : node.children.empty() && parent.type.ends_with("Operation") &&
+                                          my_model_.FindOperation(node.op_id, node.type) < 0;
       }
-      if (f.segs.size() > 1) {
-        const std::string parent_key = Join(f.segs, f.segs.size() - 1, '/');
-        const FolderInfo& parent = folders_.at(parent_key);
-        const std::string parent_id = parent.op_id;
-        const auto* topo_parent = my_topo_.Find(parent_id, parent.types.back());
-        const bool has_children = children.count(folder) > 0;
-        f.kernel = topo_parent ? topo_parent->leaf
-                               : !has_children && parent.types.back().ends_with("Operation") &&
-                                     !my_topo_.Find(f.op_id, f.types.back());
-      }
-      f.my_name = AtbName(folder, my_topo_, true);
-      f.golden_name = AtbName(folder, golden_topo_, false);
+      f.my_name = AtbName(static_cast<int>(i), my_model_, true);
+      f.golden_name = AtbName(static_cast<int>(i), golden_model_, false);
     }
     // Graphs: folders with a child operation (not a kernel).
-    for (const auto& [parent, kids] : children)
-      for (const auto& k : kids)
-        if (!folders_.at(k).kernel) folders_.at(parent).graph = true;
+    for (size_t i = 1; i < nodes.size(); ++i)
+      if (nodes[i].parent > 0 && !atb_info_[i].kernel) atb_info_[static_cast<size_t>(nodes[i].parent)].graph = true;
     // Layer level: the shallowest depth with several graphs, or the deepest single one.
     std::map<int, int> graphs_at;
-    for (const auto& [folder, f] : folders_)
+    for (const FolderInfo& f : atb_info_)
       if (f.graph) ++graphs_at[f.depth];
     int layer_depth = -1;
     for (auto it = graphs_at.begin(); it != graphs_at.end(); ++it) {
       layer_depth = it->first;
       if (it->second >= 2 || !graphs_at.count(it->first + 1)) break;
     }
-    for (auto& [folder, f] : folders_) {
-      if (f.kind == FolderKind::kTorch) {
-        auto parts = Split(folder, '.');
-        for (size_t n = parts.size(); n > 0; --n)
-          if (IsDigits(parts[n - 1])) {
-            f.layer = Join(parts, n, '.');
-            break;
-          }
-      } else if (f.kind == FolderKind::kAtb && layer_depth >= 0 && f.depth >= layer_depth) {
-        const FolderInfo& anc = folders_.at(Join(f.segs, static_cast<size_t>(layer_depth) + 1, '/'));
-        if (anc.graph) f.layer = anc.my_name;
-      }
+    if (layer_depth < 0) return;
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      if (atb_info_[i].depth < layer_depth) continue;
+      int anc = static_cast<int>(i);
+      while (atb_.node(anc).depth > layer_depth + 1) anc = atb_.node(anc).parent;
+      if (atb_info_[static_cast<size_t>(anc)].graph) atb_info_[i].layer = atb_info_[static_cast<size_t>(anc)].my_name;
     }
   }
 
-  AtbTopology my_topo_, golden_topo_;
-  std::unordered_map<std::string, std::string> my_torch_, golden_torch_;
-  std::unordered_map<std::string, FolderInfo> folders_;
+  topo::DumpTree my_model_, golden_model_, my_modules_, golden_modules_;
+  topo::DumpTree atb_;                 // the `{id}_{Type}` folders of the pairing, and those above them
+  std::vector<FolderInfo> atb_info_;   // by node of atb_
+  std::unordered_set<std::string> seen_;
+  std::unordered_map<std::string, FolderInfo> others_;  // torch module folders, loose files, other folders
 };
 
 void Annotate(TensorPair& p, const FolderInfo& f) {
