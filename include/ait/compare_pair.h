@@ -57,6 +57,14 @@ struct CompareRow {
   std::string fail_reason;             // the original's cmp_fail_reason
   // One per CompareOptions::custom_metrics, in order, when `metrics` is present; else empty.
   std::vector<CustomMetricValue> custom;
+  // Folder compares: the root-cause analysis of the operation whose output this pair is (the
+  // innermost one), for the CSV's last extra columns; empty for inputs and for two files.
+  struct Operation {
+    std::string verdict;                                  // clean, propagating, introducing, unscored
+    std::optional<double> local_error, expected_local_error;
+    bool root_cause = false;
+  };
+  std::optional<Operation> operation;
 };
 
 struct CompareOptions {

@@ -15,7 +15,7 @@ namespace ait {
 // naming each pair's operation or module: my_op_name, my_op_type, golden_op_name,
 // golden_op_type, match (TensorPair's my_name, my_type, golden_name, golden_type, match).
 inline constexpr size_t kOriginalCsvColumns = 22;
-inline constexpr size_t kExtraCsvColumns = 5;
+inline constexpr size_t kExtraCsvColumns = 9;
 const std::vector<std::string>& CsvColumns();
 // The columns of a report with custom metrics (CompareOptions::custom_metrics): CsvColumns(),
 // then per metric `{name}` (its value) and `{name}_message`. Throws ait::Error when a name is

@@ -37,7 +37,10 @@ py::dict RowDict(const CompareRow& row, bool with_paths, const std::vector<std::
       if (cells[i].empty()) out[c.c_str()] = py::none();
       else if (number) out[c.c_str()] = py::reinterpret_steal<py::object>(number);
       else out[c.c_str()] = text;
-    } else if (kText.count(c) || i >= kOriginalCsvColumns) {  // the extra columns name operations
+    } else if (c == "local_error" || c == "expected_local_error") {  // extra columns with numbers
+      if (cells[i].empty()) out[c.c_str()] = py::none();
+      else out[c.c_str()] = std::strtod(cells[i].c_str(), nullptr);
+    } else if (kText.count(c) || i >= kOriginalCsvColumns) {  // the other extra columns are text
       out[c.c_str()] = cells[i];
     } else if (cells[i].empty()) {
       out[c.c_str()] = py::none();

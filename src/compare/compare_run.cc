@@ -6,6 +6,7 @@
 #include "ait/compare_run.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -33,6 +34,22 @@ nlohmann::ordered_json SummaryDocument(const CompareResult& result) {
     doc["peer"] = {{"path", result.peer_root.string()}, {"strategy", result.peer_strategy},
                    {"operations_matched", result.peer_matched}};
   return doc;
+}
+
+// Each output pair's row gets the analysis of the innermost operation it is an output of (the
+// first in completion order: a kernel before the operation that holds it).
+void NoteOperations(const OpPairing& ops, const DivergenceReport& analysis, std::vector<CompareRow>& rows) {
+  std::unordered_map<std::string, size_t> row_of;
+  for (size_t r = 0; r < rows.size(); ++r) row_of.emplace(PathKey(rows[r].pair), r);
+  for (size_t i = 0; i < ops.ops.size() && i < analysis.ops.size(); ++i) {
+    const OpDivergence& d = analysis.ops[i];
+    for (const TensorPair& out : ops.ops[i].outputs) {
+      auto it = row_of.find(PathKey(out));
+      if (it == row_of.end() || rows[it->second].operation) continue;
+      rows[it->second].operation =
+          CompareRow::Operation{std::string(VerdictName(d.verdict)), d.local_error, d.expected_local_error, d.root_cause};
+    }
+  }
 }
 
 CompareResult CompareFiles(const CompareRequest& request) {
@@ -137,6 +154,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
   result.analysis = AnalyzeDivergence(ops, rows, analysis_options, peer ? &*peer : nullptr);
 
   rows.resize(ops.rows.size());  // the CSV's rows come first
+  NoteOperations(ops, result.analysis, rows);
   result.rows = std::move(rows);
   const size_t dropped = DropMixedInt8Rows(result.rows);
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);

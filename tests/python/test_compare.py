@@ -16,7 +16,8 @@ COLUMNS = ["token_id", "data_id", "golden_data_path", "golden_dtype", "golden_sh
            "golden_min_value", "golden_mean_value", "my_data_path", "my_dtype", "my_shape", "my_max_value",
            "my_min_value", "my_mean_value"] + METRICS + ["cmp_fail_reason"]
 # Not in the original: the operation / module each pair belongs to (appended after its 22 columns).
-EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"]
+EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match",
+                 "op_verdict", "local_error", "expected_local_error", "root_cause"]
 
 
 def reference_metrics(golden, my):

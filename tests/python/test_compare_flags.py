@@ -231,7 +231,7 @@ def test_custom_algorithms_add_two_columns_each(ait, dumps, metrics_file, tmp_pa
                 f"{metrics_file}:always_fails")
     header, rows = read_csv(tmp_path)
     assert header[-4:] == ["l1_distance", "l1_distance_message", "always_fails", "always_fails_message"]
-    assert header[-5] == "match"  # after every other column
+    assert header[-5] == "root_cause"  # after every other column
     assert rows and all(row["cmp_fail_reason"] == "" for row in rows)
     for row in rows[:: max(1, len(rows) // 6)]:
         g, m = load(row["golden_data_path"]), load(row["my_data_path"])

@@ -15,7 +15,8 @@ import pytest
 from conftest import run_checked
 
 PROMPT = "1,2,3,4"
-EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"]
+EXTRA_COLUMNS = ["my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match",
+                 "op_verdict", "local_error", "expected_local_error", "root_cause"]
 
 
 def make_dump(ait, engine, model, out, dtype, perturb=None):
@@ -247,12 +248,18 @@ def test_summary_json_schema_and_csv_columns(ait, dumps, tmp_path):
     with open(reports[".csv"], newline="") as f:
         rows = list(csv.reader(f))
     header = rows[0]
-    assert header[22:] == EXTRA_COLUMNS and len(header) == 27
+    assert header[22:] == EXTRA_COLUMNS and len(header) == 31
     assert header[:2] == ["token_id", "data_id"] and header[21] == "cmp_fail_reason"
     named = {r[8].split("/tensors/")[1].split("/", 1)[1]: r[22:] for r in rows[1:]}
-    assert named["0/1_LlamaLayer/2_LinearOperation/0_MatMul/after/outtensor0.bin"] == [
-        "LinearOperation_1_2:MatMul", "MatMul", "LinearOperation_1_2:MatMul", "MatMul", "path"]
+    matmul = named["0/1_LlamaLayer/2_LinearOperation/0_MatMul/after/outtensor0.bin"]
+    assert matmul[:5] == ["LinearOperation_1_2:MatMul", "MatMul", "LinearOperation_1_2:MatMul", "MatMul", "path"]
+    # An output row carries its operation's analysis (the kernel's: the innermost that wrote it).
+    kernel = by_name[("0", "LinearOperation_1_2:MatMul")]
+    assert matmul[5:] == ["introducing", repr(kernel["local_error"]), "", "yes"]
+    clean_out = named["0/0_GatherOperation/after/outtensor0.bin"]
+    assert clean_out[5] == "clean" and clean_out[8] == "no"
     assert named["1/2_LlamaLayer/after/intensor0.bin"][:2] == ["LlamaLayer_2", "LlamaLayer"]
+    assert named["1/2_LlamaLayer/after/intensor0.bin"][5:] == ["", "", "", ""]  # an input: no verdict of its own
     assert s["pairs"]["total"] == len(rows) - 1  # path pairing reports every file
 
 

@@ -26,7 +26,8 @@ METRICS = ["cosine_similarity", "max_relative_error", "mean_relative_error", "ma
            "mean_absolute_error", "kl_divergence", "relative_euclidean_distance"]
 OPERATION_COLUMNS = {"my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"}
 TEXT_COLUMNS = {"token_id", "data_id", "golden_data_path", "golden_dtype", "golden_shape", "my_data_path", "my_dtype",
-                "my_shape", "cmp_fail_reason", "my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"}
+                "my_shape", "cmp_fail_reason", "my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match",
+                "op_verdict", "root_cause"}
 NUMPY_DTYPES = ["float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                 "uint64", "bool", "complex64"]
 TORCH_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.int16, torch.int32,
@@ -331,8 +332,12 @@ def same_cell(value, cell):
     return (math.isnan(value) and math.isnan(expected)) or value == expected
 
 
+# A folder compare's rows carry the analysis of their operation; a two-file compare has none.
+ANALYSIS_COLUMNS = {"op_verdict", "local_error", "expected_local_error", "root_cause"}
+
+
 def assert_row_equal(result, row, columns=None):
-    keys = set(row) - {"token_id", "data_id"} if columns is None else columns
+    keys = set(row) - {"token_id", "data_id"} - ANALYSIS_COLUMNS if columns is None else columns
     if "golden_data_path" not in result:
         keys -= {"golden_data_path", "my_data_path"}
     assert keys <= set(result)
@@ -593,9 +598,10 @@ def test_real_dumps_every_csv_row_equals_compare_files(core, ait, dumps, tmp_pat
     reasons, dtypes = set(), set()
     for row in rows:
         result = core.cmp.compare_files(row["golden_data_path"], row["my_data_path"], broadcast=True)
-        # The operation columns come from the pairing; the file-level API leaves them empty.
-        assert all(result[c] == "" for c in OPERATION_COLUMNS)
-        assert_row_equal(result, row, columns=set(row) - OPERATION_COLUMNS - {"token_id", "data_id"})
+        # The operation and analysis columns come from the pairing; the file-level API leaves them empty.
+        assert all(result[c] == "" for c in OPERATION_COLUMNS | {"op_verdict", "root_cause"})
+        assert result["local_error"] is None and result["expected_local_error"] is None
+        assert_row_equal(result, row, columns=set(row) - OPERATION_COLUMNS - ANALYSIS_COLUMNS - {"token_id", "data_id"})
         reasons.add(row["cmp_fail_reason"])
         dtypes.add((row["golden_dtype"], row["my_dtype"]))
     assert {"", "my_data includes NAN or inf."} <= reasons
@@ -607,7 +613,8 @@ def test_real_dumps_every_csv_row_equals_compare_files(core, ait, dumps, tmp_pat
         g = core.io.read_tensor(row["golden_data_path"])
         m = core.io.read_tensor(row["my_data_path"])
         assert_row_equal(core.cmp.compare_tensors(g, m, broadcast=True), row,
-                         columns=set(row) - OPERATION_COLUMNS - {"token_id", "data_id", "golden_data_path", "my_data_path"})
+                         columns=set(row) - OPERATION_COLUMNS - ANALYSIS_COLUMNS - {"token_id", "data_id", "golden_data_path",
+                                                                                  "my_data_path"})
 
 
 # ---------------------------------------------------------------- ONNX

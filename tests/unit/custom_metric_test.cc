@@ -104,7 +104,7 @@ TEST(CustomMetric, RunCompareWritesTheColumnsForEveryRowCalledFromWorkerThreads)
   std::ifstream in(r.reports.csv);
   std::string header;
   std::getline(in, header);
-  EXPECT_TRUE(header.ends_with(",match,sum_diff,sum_diff_message,count,count_message")) << header;
+  EXPECT_TRUE(header.ends_with(",root_cause,sum_diff,sum_diff_message,count,count_message")) << header;
   std::string line;
   std::getline(in, line);
   const std::vector<std::string> cells = CsvCells(r.rows[0], 2);

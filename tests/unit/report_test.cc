@@ -69,16 +69,17 @@ TEST(CsvReport, HasTheOriginalsColumnsThenOperationColumnsQuotingAndEmptyMetricC
             "golden_mean_value,my_data_path,my_dtype,my_shape,my_max_value,my_min_value,my_mean_value,"
             "cosine_similarity,max_relative_error,mean_relative_error,max_absolute_error,mean_absolute_error,"
             "kl_divergence,relative_euclidean_distance,cmp_fail_reason,"
-            "my_op_name,my_op_type,golden_op_name,golden_op_type,match");
+            "my_op_name,my_op_type,golden_op_name,golden_op_type,match,"
+            "op_verdict,local_error,expected_local_error,root_cause");
   EXPECT_EQ(CsvColumns().size(), kOriginalCsvColumns + kExtraCsvColumns);
   EXPECT_EQ(CsvColumns()[kOriginalCsvColumns - 1], "cmp_fail_reason");
   EXPECT_EQ(line1,
             "0,0,g.bin,torch.float32,\"[1, 2]\",3.0,-1.0,0.5,m.bin,torch.float16,\"[1, 2]\",3.0,-1.0,0.5,"
             "0.9999999999,0.25,0.0,0.0,0.0,0.0,0.0,,"
-            "LinearOperation_1_2,LinearOperation,root.layers.1.attn.k_proj,Linear,mapped");
+            "LinearOperation_1_2,LinearOperation,root.layers.1.attn.k_proj,Linear,mapped,,,,");
   EXPECT_EQ(line2,
             "0,1,g.bin,torch.float32,\"[1, 2]\",0.0,0.0,0.0,m.bin,torch.float16,\"[1, 2]\",0.0,0.0,0.0,,,,,,,,"
-            "data shape doesn't match.,,,,,");
+            "data shape doesn't match.,,,,,,,,,");
   // A second report in the same second gets its own name instead of replacing the first.
   auto second = WriteCsvReport(dir.path() / "out", {ok});
   EXPECT_NE(second, path);

@@ -45,8 +45,10 @@ const std::vector<std::string>& CsvColumns() {
       "my_min_value",      "my_mean_value",     "cosine_similarity",   "max_relative_error",
       "mean_relative_error", "max_absolute_error", "mean_absolute_error", "kl_divergence",
       "relative_euclidean_distance", "cmp_fail_reason",
-      // Extra columns (not in the original): which operation / module each pair belongs to.
-      "my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match"};
+      // Extra columns (not in the original): which operation / module each pair belongs to, and
+      // for an operation's output what the root-cause analysis says of that operation.
+      "my_op_name", "my_op_type", "golden_op_name", "golden_op_type", "match",
+      "op_verdict", "local_error", "expected_local_error", "root_cause"};
   return columns;
 }
 
@@ -110,6 +112,12 @@ std::vector<std::string> CsvCells(const CompareRow& r, size_t custom_metrics) {
   for (const std::string* extra : {&r.pair.my_name, &r.pair.my_type, &r.pair.golden_name, &r.pair.golden_type,
                                    &r.pair.match})
     c.push_back(*extra);
+  const std::optional<CompareRow::Operation>& op = r.operation;
+  auto number = [](const std::optional<double>& v) { return v && std::isfinite(*v) ? PythonFloatRepr(*v) : ""; };
+  c.push_back(op ? op->verdict : "");
+  c.push_back(op ? number(op->local_error) : "");
+  c.push_back(op ? number(op->expected_local_error) : "");
+  c.push_back(op ? (op->root_cause ? "yes" : "no") : "");
   for (size_t i = 0; i < custom_metrics; ++i) {
     c.push_back(i < r.custom.size() ? r.custom[i].value : "");
     c.push_back(i < r.custom.size() ? r.custom[i].message : "");
