@@ -57,8 +57,10 @@ demo: build
 bench: build
 	@bash scripts/bench.sh $(BUILD)
 
+# The default grid takes ~10 minutes on 2 cores; CALIBRATE_ARGS=--full runs the whole grid (hours),
+# CALIBRATE_ARGS=--quick the reduced suite of tests/python/test_calibration.py.
 calibrate: build
-	@$(PYTHON) scripts/calibrate.py --build $(BUILD) --write-docs
+	@$(PYTHON) scripts/calibrate.py --build $(BUILD) --write-docs $(CALIBRATE_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -422,10 +422,18 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       d.why = std::move(why);
     };
     const bool floor_zero = floor.Applies(ops[i]);
-    // The type floor: a local error beyond what is normal here, and a jump.
+    // The type floor: a local error beyond what is normal here, and a jump; for an operation
+    // with inner operations, one that none of them shows (none introducing or off: an inner
+    // operation that is off already accounts for it, the same fault in a later token).
+    auto inner_accounts = [&] {
+      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
+        if (report.ops[j].verdict == Verdict::kIntroducing || report.ops[j].outputs.off(T)) return true;
+      return false;
+    };
     const bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&
                          *d.local_error > *d.expected_local_error &&
-                         *out.distance > options.outlier_jump * in.distance.value_or(0);
+                         *out.distance > options.outlier_jump * in.distance.value_or(0) &&
+                         (ops[i].leaf || !inner_accounts());
     auto introduce_outlier = [&] {
       introduce("outlier", fmt::format("local error {:.3g} (input distance {:.3g} -> output {:.3g}) is {:.1f} x the "
                                        "most that is normal here ({:.3g}, from {})",

@@ -137,18 +137,22 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
   // Where the error comes from: the leaves adding the most of it.
   if (!r.contributors.empty()) {
     h += "<h2>Largest error contributors</h2>\n<p class=\"meta\">Local error: an operation's output distance beyond "
-         "its inputs' (distance = max(sqrt(2 (1 - cosine)), relative L2)). Root causes are listed above, not here."
+         "its inputs' (distance = max(sqrt(2 (1 - cosine)), relative L2)); normal: the most the noise floor calls "
+         "normal for it. Root causes are listed above, not here."
          "</p>\n<table id=\"contributors\">\n<thead><tr><th>#</th><th>token</th><th>operation</th><th>type</th>"
-         "<th>layer</th><th>local error</th><th>input distance</th><th>output distance</th></tr></thead>\n<tbody>\n";
+         "<th>layer</th><th>local error</th><th>normal</th><th>input distance</th><th>output distance</th></tr>"
+         "</thead>\n<tbody>\n";
     for (size_t k = 0; k < r.contributors.size(); ++k) {
       const size_t i = r.contributors[k];
       const OpPair& op = ops.ops[i];
       const OpDivergence& d = r.ops[i];
       h += fmt::format(
           "<tr><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
-          "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+          "<td class=\"num\">{}</td><td class=\"num\" title=\"{}\">{}</td><td class=\"num\">{}</td>"
+          "<td class=\"num\">{}</td></tr>\n",
           k + 1, HtmlEscape(op.token_id), HtmlEscape(op.my_name), HtmlEscape(op.my_type), HtmlEscape(op.layer),
-          Cell(d.local_error, "{:.4g}"), Cell(d.inputs.distance, "{:.4g}"), Cell(d.outputs.distance, "{:.4g}"));
+          Cell(d.local_error, "{:.4g}"), HtmlEscape(d.expected_from), Cell(d.expected_local_error, "{:.4g}"),
+          Cell(d.inputs.distance, "{:.4g}"), Cell(d.outputs.distance, "{:.4g}"));
     }
     h += "</tbody>\n</table>\n";
   }
