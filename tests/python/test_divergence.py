@@ -190,6 +190,19 @@ def test_peer_path_judges_each_operation_against_the_peer(ait, dumps, tmp_path, 
     assert summary["root_causes"] == [] and summary["contributors"]
 
 
+def test_peer_from_python_gives_the_cli_root_causes(ait, ait_llm_package, dumps, tmp_path):
+    import ait_llm.compare
+    golden, my, peer = dumps("fp32"), dumps("fp16", "LinearOperation_1_9=noise:0.02"), dumps("fp16")
+    _, cli, _ = compare(ait, golden, my, tmp_path, "--peer-path", peer)
+    r = ait_llm.compare.compare_folders(golden, my, peer=peer)
+    assert r["summary"]["root_causes"] == cli["root_causes"] and cli["root_causes"]
+    assert r["summary"]["peer"]["strategy"] == "path"
+    rows = [row for row in r["rows"] if row["root_cause"] == "yes"]
+    assert rows and all(row["local_error"] > row["expected_local_error"] for row in rows)
+    with pytest.raises(ait_llm.compare.AitError, match="peer path is not a folder"):
+        ait_llm.compare.compare_folders(golden, my, peer=tmp_path / "missing")
+
+
 def test_peer_path_errors_name_the_argument(ait, dumps, tmp_path):
     r = subprocess.run([str(ait), "llm", "compare", "-gp", dumps("fp32"), "-mp", dumps("fp16"), "--peer-path",
                         tmp_path / "missing", "-o", tmp_path], capture_output=True, text=True)
