@@ -447,6 +447,16 @@ TEST(AnalyzeDivergence, TheTypeFloorNamesASmallFaultAcrossDtypes) {
   EXPECT_EQ(std::count_if(r.ops.begin(), r.ops.end(), [](const OpDivergence& o) { return o.root_cause; }), 2);
 }
 
+// Past 512 samples a reference is read at a stride (the analysis stays linear in the number of
+// operations); the fault still stands out, and the clean run still claims nothing.
+TEST(AnalyzeDivergence, ManyOperationsAreJudgedTheSameWay) {
+  Chain faulty = CrossDtypeChain(200, "Act_100_2", 0.1);
+  DivergenceReport r = AnalyzeDivergence(faulty.ops, faulty.rows, {});
+  EXPECT_EQ(Names(faulty.ops, r), std::vector<std::string>{"Act_100_2"}) << FormatRootCauses(faulty.ops, r);
+  Chain clean = CrossDtypeChain(200);
+  EXPECT_TRUE(AnalyzeDivergence(clean.ops, clean.rows, {}).root_causes.empty());
+}
+
 // A layer's normal local error is the quadrature sum of what is normal for its operations.
 TEST(AnalyzeDivergence, ALayerExpectsTheErrorOfItsOperations) {
   Chain c = CrossDtypeChain(6);

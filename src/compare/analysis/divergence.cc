@@ -198,46 +198,72 @@ class ErrorSample {
   void Finish() {
     std::stable_sort(samples_.begin(), samples_.end(),
                      [](const Sample& a, const Sample& b) { return a.input_distance < b.input_distance; });
+    ranks_.assign(identities_.size(), {});
+    for (size_t r = 0; r < samples_.size(); ++r) ranks_[samples_[r].identity].push_back(r);
+    first_positive_ = static_cast<size_t>(
+        std::partition_point(samples_.begin(), samples_.end(), [](const Sample& x) { return x.input_distance <= 0; }) -
+        samples_.begin());
   }
   size_t operations() const { return identities_.size(); }
   // UpperNormal over the samples of other operations whose input distance is at most
   // reference_input_ratio x `input_distance` (or x the least non-zero one of the others, if
-  // larger; at least the min_floor_samples with the smallest), when there are that many.
+  // larger; at least the min_floor_samples with the smallest), when there are that many. A
+  // reference of more than kMaxReference samples is read at an even stride (they are ordered by
+  // input distance), so that a compare of many operations stays linear.
   std::optional<double> Bound(const std::string& identity, double input_distance, const DivergenceOptions& o) {
     auto it = identities_.find(identity);
     const size_t self = it == identities_.end() ? identities_.size() : it->second;
+    static const std::vector<size_t> kNone;
+    const std::vector<size_t>& own = self < ranks_.size() ? ranks_[self] : kNone;  // ascending
     const size_t min_samples = std::max<size_t>(o.min_floor_samples, 1);
+    if (samples_.size() - own.size() < min_samples) return std::nullopt;
     // An operation reading exact inputs (ids) has input distance 0; it is compared with those
     // whose inputs carry the least error there is (the first rounding), not only the exact ones.
     double least = 0;
-    for (const Sample& x : samples_)
-      if (x.input_distance > 0 && x.identity != self) {
-        least = x.input_distance;
+    for (size_t r = first_positive_; r < samples_.size(); ++r)
+      if (samples_[r].identity != self) {
+        least = samples_[r].input_distance;
         break;
       }
     const double limit = o.reference_input_ratio * std::max(input_distance, least);
-    size_t end = 0, others = 0;
-    for (; end < samples_.size() && (samples_[end].input_distance <= limit || others < min_samples); ++end)
-      if (samples_[end].identity != self) ++others;
-    if (others < min_samples) return std::nullopt;
+    size_t end = static_cast<size_t>(std::upper_bound(samples_.begin(), samples_.end(), limit,
+                                                      [](double v, const Sample& x) { return v < x.input_distance; }) -
+                                     samples_.begin());
+    auto own_before = [&](size_t e) {
+      return static_cast<size_t>(std::lower_bound(own.begin(), own.end(), e) - own.begin());
+    };
+    while (end - own_before(end) < min_samples) ++end;  // enough others exist (checked above)
     auto [cached, fresh] = bound_.try_emplace({end, self});
     if (fresh) {
+      const size_t others = end - own_before(end);
+      const size_t stride = (others + kMaxReference - 1) / kMaxReference;
       std::vector<double> v;
-      v.reserve(others);
-      for (size_t r = 0; r < end; ++r)
-        if (samples_[r].identity != self) v.push_back(samples_[r].local_error);
+      v.reserve(std::min(others, kMaxReference) + 1);
+      if (stride == 1) {
+        for (size_t r = 0; r < end; ++r)
+          if (samples_[r].identity != self) v.push_back(samples_[r].local_error);
+      } else {  // every stride-th sample, the next one where it is the operation's own
+        for (size_t r = 0; r < end; r += stride) {
+          size_t q = r;
+          while (q < end && samples_[q].identity == self) ++q;
+          if (q < end) v.push_back(samples_[q].local_error);
+        }
+      }
       cached->second = UpperNormal(std::move(v), o.outlier_mads, o.outlier_median_ratio);
     }
     return cached->second;
   }
 
  private:
+  static constexpr size_t kMaxReference = 512;
   struct Sample {
     double input_distance, local_error;
     size_t identity;
   };
   std::unordered_map<std::string, size_t> identities_;
   std::vector<Sample> samples_;                        // by input distance after Finish
+  std::vector<std::vector<size_t>> ranks_;             // per identity: its samples' ranks
+  size_t first_positive_ = 0;                          // the first sample with input distance > 0
   std::map<std::pair<size_t, size_t>, double> bound_;  // (samples considered, identity left out)
 };
 
