@@ -449,11 +449,15 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     };
     const bool floor_zero = floor.Applies(ops[i]);
     // The type floor: a local error beyond what is normal here, and a jump; for an operation
-    // with inner operations, one that none of them shows (none introducing or off: an inner
-    // operation that is off already accounts for it, the same fault in a later token).
+    // with inner operations, one that none of them accounts for: none introducing, and none
+    // off without inputs to tell whether it carried the error in (the same fault in a later
+    // token, where only the first off output introduces).
     auto inner_accounts = [&] {
-      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
-        if (report.ops[j].verdict == Verdict::kIntroducing || report.ops[j].outputs.off(T)) return true;
+      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);) {
+        const OpDivergence& inner = report.ops[j];
+        const bool no_inputs = inner.inputs.scored == 0 && inner.inputs.nonfinite == 0;
+        if (inner.verdict == Verdict::kIntroducing || (no_inputs && inner.outputs.off(T))) return true;
+      }
       return false;
     };
     const bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&

@@ -8,6 +8,7 @@
 
 #include "ait/error.h"
 #include "compare/pairing/dump_layout.h"
+#include "compare/pairing/dump_tree.h"
 
 namespace ait {
 namespace fs = std::filesystem;
@@ -175,20 +176,8 @@ LevelSide DescribeLevelSide(DumpPair& dumps, DumpPair::Side side, bool read_tree
   out.kind = where->kind == DumpKind::kTorch ? "torch dump" : where->kind == DumpKind::kAtb ? "ATB dump" : "unknown";
   out.torch = where->kind == DumpKind::kTorch;
   if (!out.torch || !read_tree || where->topology.empty()) return out;
-  using Json = nlohmann::json;
-  const Json tree = ReadJsonFile(where->topology, kTorchModelTreeFile);
-  std::vector<std::pair<const Json*, int>> todo = {{&tree, 0}};
-  while (!todo.empty()) {
-    auto [node, depth] = todo.back();
-    todo.pop_back();
-    if (!node->is_object() || depth > kMaxDumpDepth) continue;
-    if (auto it = node->find("name"); it != node->end() && it->is_string())
-      out.module_folders.insert(TorchModuleFolder(it->get<std::string>()));
-    if (out.module_folders.size() > kMaxTopologyNodes)
-      Fail(where->topology.string(), "more than {} modules", kMaxTopologyNodes);
-    if (auto it = node->find("children"); it != node->end() && it->is_array())
-      for (const Json& child : *it) todo.push_back({&child, depth + 1});
-  }
+  const topo::DumpTree tree = topo::DumpTree::ReadTorchModelTree(where->topology);
+  for (const topo::Node& node : tree.nodes()) out.module_folders.insert(TorchModuleFolder(node.name));
   out.has_tree = true;
   return out;
 }

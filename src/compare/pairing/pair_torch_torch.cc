@@ -50,18 +50,9 @@ void LinkByModuleName(const DumpTree& my, const std::string& my_token, const Dum
 // unreadable model_tree.json.
 bool HasFoldersOutsideTheTree(const DumpLocation& dump) {
   if (dump.topology.empty()) return false;
-  using Json = nlohmann::json;
   std::set<std::string> names;
-  const Json tree = ReadJsonFile(dump.topology, "model_tree.json");
-  std::vector<const Json*> todo = {&tree};
-  while (!todo.empty()) {
-    const Json* node = todo.back();
-    todo.pop_back();
-    if (!node->is_object()) continue;
-    if (auto it = node->find("name"); it != node->end() && it->is_string()) names.insert(it->get<std::string>());
-    if (auto it = node->find("children"); it != node->end() && it->is_array())
-      for (const Json& child : *it) todo.push_back(&child);
-  }
+  const topo::DumpTree tree = topo::DumpTree::ReadTorchModelTree(dump.topology);
+  for (const topo::Node& node : tree.nodes()) names.insert(node.name);
   for (const std::string& token : dump.tokens) {
     std::error_code ec;
     for (fs::directory_iterator it(dump.process_dir / token, ec), end; !ec && it != end; it.increment(ec))
