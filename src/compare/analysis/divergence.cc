@@ -95,13 +95,17 @@ SideScore Summarize(const std::vector<TensorPair>& pairs, const std::vector<Comp
 
 // Whether `inner` is inside `outer` (same token): by id path (`1_2` holds `1_2_0`) or, without
 // ids, by name (`root.a` holds `root.a.b`, `Op_1` holds `Op_1:MatMul`).
+// Whether the name `inner` continues `outer` with a separator (`root.a` -> `root.a.b`).
+bool NameHolds(const std::string& outer, const std::string& inner) {
+  if (inner.size() <= outer.size() || !inner.starts_with(outer)) return false;
+  const char sep = inner[outer.size()];
+  return sep == '.' || sep == '/' || sep == ':';
+}
+
 bool Holds(const OpPair& outer, const OpPair& inner) {
   if (!outer.op_id.empty() && !inner.op_id.empty())
     return inner.op_id.size() > outer.op_id.size() && inner.op_id.starts_with(outer.op_id + "_");
-  const std::string &a = outer.my_name, &b = inner.my_name;
-  if (b.size() <= a.size() || !b.starts_with(a)) return false;
-  const char sep = b[a.size()];
-  return sep == '.' || sep == '/' || sep == ':';
+  return NameHolds(outer.my_name, inner.my_name);
 }
 
 // Introducing operations of one token, to ask "is anything introducing inside this one?"
@@ -116,10 +120,8 @@ struct InnerIndex {
       return it != ids.end() && it->starts_with(prefix);
     }
     const std::string& a = outer.my_name;
-    for (auto it = names.upper_bound(a); it != names.end() && it->starts_with(a); ++it) {
-      const char sep = (*it)[a.size()];
-      if (sep == '.' || sep == '/' || sep == ':') return true;
-    }
+    for (auto it = names.upper_bound(a); it != names.end() && it->starts_with(a); ++it)
+      if (NameHolds(a, *it)) return true;
     return false;
   }
 };
