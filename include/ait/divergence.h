@@ -52,9 +52,6 @@ struct DivergenceOptions {
   // when it exceeds this many times the same operation's local error in the peer (at least the
   // median of the peer's leaf operations).
   double peer_ratio = 4.0;
-  // The jump an outlier needs where the peer judged it: the peer's own local error already
-  // says what the operation makes of the error it receives.
-  double peer_jump = 1.0;
 };
 
 // What a third dump says is normal: for each operation of the pairing analysed, the local error

@@ -464,8 +464,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     };
     const bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&
                          *d.local_error > *d.expected_local_error &&
-                         *out.distance > (d.expected_from == "peer" ? options.peer_jump : options.outlier_jump) *
-                                             in.distance.value_or(0) &&
+                         *out.distance > options.outlier_jump * in.distance.value_or(0) &&
                          (ops[i].leaf || !inner_accounts());
     auto introduce_outlier = [&] {
       introduce("outlier", fmt::format("local error {:.3g} (input distance {:.3g} -> output {:.3g}) is {:.1f} x the "
