@@ -19,9 +19,10 @@ _LAZY = {
     "compare_folders": "ait_llm.compare",
     "compare_files": "ait_llm.compare",
     "compare_tensors": "ait_llm.compare",
+    "__version__": "ait_llm._ait_core",  # the project's version, as `ait --version` prints it
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(name for name in _LAZY if not name.startswith("_"))
 
 
 def __getattr__(name):

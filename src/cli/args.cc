@@ -1,6 +1,9 @@
 #include "args.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
 
 namespace ait::cli {
 
@@ -72,6 +75,19 @@ int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vec
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   return -1;
+}
+
+CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, double hi) {
+  const std::string range = std::isinf(hi) ? fmt::format(">= {}", lo) : fmt::format("in [{}, {}]", lo, hi);
+  option->type_name(std::isinf(hi) ? type + " (" + range + ")" : type + " " + range);
+  return option->check(CLI::Validator(
+      [lo, hi, range](std::string& value) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(value, v) || std::isnan(v)) return "'" + value + "' is not a number";
+        if (v < lo || v > hi) return "'" + value + "' is not " + range;
+        return {};
+      },
+      ""));
 }
 
 }  // namespace ait::cli

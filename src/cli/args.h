@@ -27,6 +27,11 @@ std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, con
 // return: kExitOk after --help, kExitUsage for a parse error (CLI11 printed the message).
 int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases);
 
+// Limits `option` to numbers from `lo` to `hi` (`hi` infinite: no upper bound), in words people
+// read: `--help` shows the type as "FLOAT in [-1, 1]" or "INT >= 0", and a value outside gets
+// "--threads: '-1' is not >= 0" (CLI11's own ranges print DBL_MAX in full).
+CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, double hi);
+
 // A CLI11 help formatter that shows "-gp, --golden-path" for aliased options.
 class AliasFormatter : public CLI::Formatter {
  public:

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <mutex>
 
@@ -122,10 +123,12 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   app.add_option("--op-mapping-file", mapping_file,
                  "op_mapping_file.json (or a folder holding it) mapping ATB op types to torch module types; "
                  "validated here, used when pairing by topology");
-  app.add_option("--cosine-threshold", threshold, "a pair below this cosine similarity (or above the relative L2 error it stands for) is off")
-      ->capture_default_str()
-      ->check(CLI::Range(-1.0, 1.0));
-  app.add_option("--threads", threads, "worker threads (0 = all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  Bounded(app.add_option("--cosine-threshold", threshold,
+                         "a pair below this cosine similarity (or above the relative L2 error it stands for) is off")
+              ->capture_default_str(),
+          "FLOAT", -1, 1);
+  Bounded(app.add_option("--threads", threads, "worker threads (0 = all cores)")->capture_default_str(), "INT", 0,
+          HUGE_VAL);
   app.add_option("--cmp-level", cmp_level,
                  "layer, token (compare everything paired), module, api (the torch dump's module / API-mode "
                  "folders only) or logits (the model's final output only)")

@@ -51,6 +51,14 @@ int main(int argc, char** argv) {
   if (command == "dump" || command == "dd") return ait::cli::RunDump(rest);
   if (command == "errcheck" || command == "ee") return ait::cli::RunErrcheck(rest);
   if (command == "onnx") return ait::cli::RunOnnx(rest);
+  if (command == "opcheck") {
+    std::fputs("ait llm opcheck: planned, not built yet. It will check each operation of a dump on its own\n"
+               "inputs against a float64 reference (the original's opcheck); the project's issue \"ait llm\n"
+               "opcheck: per-operation precision check\" tracks it. Until then, 'ait llm compare' names the\n"
+               "operation where two dumps diverge.\n",
+               stderr);
+    return ait::cli::kExitUsage;
+  }
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }

@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <climits>
+#include <cmath>
 #include <filesystem>
 
 #include "ait/atb_onnx.h"
@@ -109,9 +109,9 @@ int RunOnnx(const std::vector<std::string>& raw_args) {
   int level = -1;
   std::string log_level = "info";
   app.add_option("JSON", paths, "topology JSON files or folders holding them")->required();
-  app.add_option("--level", level, "-1 all leaves, 0 the root as one node, N the nodes at depth N")
-      ->capture_default_str()
-      ->check(CLI::Range(-1, INT_MAX));
+  Bounded(app.add_option("--level", level, "-1 all leaves, 0 the root as one node, N the nodes at depth N")
+              ->capture_default_str(),
+          "INT", -1, HUGE_VAL);
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
   if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto parsed_level = ParseLogLevel(log_level);

@@ -255,6 +255,33 @@ def test_help_and_unknown_command(ait):
     assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
 
 
+def test_ranges_read_as_words_in_help_and_errors(ait):
+    """Issue 18: `-t -1` answered with 309 digits of DBL_MAX, `-ct` showed `FLOAT:FLOAT in [-1 - 1]`."""
+    r = subprocess.run([ait, "llm", "compare", "--help"], capture_output=True, text=True)
+    assert "--cosine-threshold FLOAT in [-1, 1]=0.99" in r.stdout
+    assert "--threads INT (>= 0)=0" in r.stdout
+    for args, message in ((["-t", "-1"], "--threads: '-1' is not >= 0"),
+                          (["-ct", "2"], "--cosine-threshold: '2' is not in [-1, 1]"),
+                          (["-ct", "x"], "--cosine-threshold: 'x' is not a number")):
+        r = subprocess.run([ait, "llm", "compare", "-gp", "a", "-mp", "b", *args], capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+        assert max(len(word) for word in r.stderr.split()) < 40, r.stderr
+    r = subprocess.run([ait, "llm", "onnx", "--level", "-2", "x.json"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--level: '-2' is not >= -1" in r.stderr, r.stderr
+
+
+def test_a_planned_command_says_it_is_planned(ait):
+    r = subprocess.run([ait, "llm", "opcheck", "-i", "x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "planned, not built yet" in r.stderr and "opcheck" in r.stderr
+    assert "unknown command" not in r.stderr
+
+
+def test_python_package_version_is_the_command_version(ait, ait_llm_package):
+    r = subprocess.run([ait, "--version"], capture_output=True, text=True)
+    assert r.stdout.strip() == f"ait-llm {ait_llm_package.__version__}"
+    assert "__version__" not in ait_llm_package.__all__
+
+
 def test_progress_shows_on_a_terminal_only(ait, tmp_path, rng):
     import os
     import pty
