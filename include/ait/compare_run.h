@@ -73,9 +73,9 @@ struct CompareResult {
 
 // Runs the comparison `request` describes. Throws ait::Error when the inputs cannot be
 // compared (a path missing, a folder against a file, nothing pairs (my dump or the peer), the
-// level does not exist in the dumps, a file of a two-file compare unreadable), custom metric names repeat a column,
-// or a report cannot be written. Bad tensor files in folders do not throw: they become rows
-// with a cmp_fail_reason.
+// level does not exist in the dumps, a file of a two-file compare unreadable), custom metric
+// names repeat a column, or a report cannot be written. Bad tensor files in folders do not
+// throw: they become rows with a cmp_fail_reason.
 CompareResult RunCompare(const CompareRequest& request);
 
 // The summary document of a folder compare (docs/ROOT_CAUSE.md; what the JSON report holds),

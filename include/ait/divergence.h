@@ -29,10 +29,9 @@ struct DivergenceOptions {
   // Error contributors listed at most.
   size_t max_contributors = 10;
   // The type floor (where the floor is not zero): an operation's local error is an outlier when
-  // it exceeds max(median + outlier_mads x 1.4826 x MAD, outlier_median_ratio x median) of the local errors of the other operations
-  // of its type in the compare (other layers; each operation counted once, the median over its
-  // tokens), and of all leaf operations pooled. A type needs min_floor_samples other operations
-  // to count, the pool as many.
+  // it exceeds max(median + outlier_mads x 1.4826 x MAD, outlier_median_ratio x median) of the
+  // local errors (one sample per operation and token) of the other operations of its type, and
+  // (for a leaf) of all other leaf operations. A reference needs min_floor_samples samples.
   double outlier_mads = 10.0;
   // ... and at least this many times that median: some types (a quantized Linear) vary by
   // weight matrix far more than their MAD says.
@@ -137,7 +136,8 @@ struct DivergenceReport {
   std::vector<size_t> contributors;
   double cosine_threshold = 0.99, distance_threshold = 0, amplification = 0;
   // The noise floor used: "zero" (identical inputs give identical outputs in this compare),
-  // "zero for N operation type(s), per type elsewhere", "per type" (each operation against the
+  // "zero for N operation type(s)", each possibly followed by ", elsewhere per type" or
+  // ", elsewhere peer"; "per type" (each operation against the
   // local error of its type in other layers and tokens), "peer" (against the peer's same
   // operation), or "threshold" (too few operations for a floor: only the fixed threshold).
   std::string floor = "threshold";

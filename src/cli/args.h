@@ -28,7 +28,7 @@ std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, con
 int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases);
 
 // Limits `option` to numbers from `lo` to `hi` (`hi` infinite: no upper bound), in words people
-// read: `--help` shows the type as "FLOAT in [-1, 1]" or "INT >= 0", and a value outside gets
+// read: `--help` shows the type as "FLOAT in [-1, 1]" or "INT (>= 0)", and a value outside gets
 // "--threads: '-1' is not >= 0" (CLI11's own ranges print DBL_MAX in full).
 CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, double hi);
 
