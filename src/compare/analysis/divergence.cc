@@ -318,10 +318,10 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
     std::optional<double> type_bound, pooled;
     if (ops[i].leaf) pooled = leaves.Bound(identity, in, o);
     size_t type_size = 0;
-    if (!ops[i].my_type.empty()) {
-      ErrorSample& sample = by_type[ZeroFloor::TypeOf(ops[i])];
-      type_bound = sample.Bound(identity, in, o);
-      type_size = sample.operations();
+    if (auto it = ops[i].my_type.empty() ? by_type.end() : by_type.find(ZeroFloor::TypeOf(ops[i]));
+        it != by_type.end()) {
+      type_bound = it->second.Bound(identity, in, o);
+      type_size = it->second.operations();
     }
     if (!type_bound && !pooled) continue;
     if (type_bound && *type_bound >= pooled.value_or(0)) {
