@@ -7,7 +7,7 @@ counts whether the planted operation is named as the first root cause:
 
   hit          the first root cause is the planted operation (or the kernel that wrote its output;
                where the golden has no counterpart of it, as ATB's Rope against a torch dump,
-               the layer that holds it)
+               the layer that holds it, with the planted operation in the gap it names)
   miss         no root cause is named
   false claim  another operation is named first
 
@@ -23,7 +23,8 @@ Pair kinds (the faulty run's dtype in brackets):
   cross-dtype   [fp16 bf16]       vs the clean engine run in fp32
   vs-hf         [fp16 bf16]       vs the Hugging Face fp32 golden (python/golden/hf_llama.py)
   vs-fp32+peer  [fp16]            vs the engine fp32 run, --peer-path the clean engine fp16 run
-  vs-hf+peer    [bf16]            vs the HF fp32 golden, --peer-path the HF bf16 run
+  vs-hf+peer    [fp16 bf16]       vs the HF fp32 golden, --peer-path the HF run in the faulty run's
+                                  dtype (fp16 on CPU: python/golden/half_on_cpu.py)
 
 The peer kinds need `ait llm compare --peer-path`; a binary without it reports them as not
 available. Clean runs (no fault: fp16, bf16, w8a16, w8a8) are compared against the engine fp32
@@ -71,19 +72,22 @@ TOKEN_RANGE = "0,1"
 KINDS = ("noise", "scale", "bias", "zero")
 MAGNITUDES = (0.005, 0.01, 0.02, 0.05, 0.2, 1.0)
 DTYPES = ("fp32", "fp16", "bf16")
-# pair kind -> (dtypes of the faulty run, golden, peer); goldens: ("engine", dtype) or ("hf", dtype)
+# pair kind -> (dtypes of the faulty run, golden, peer); goldens and peers: ("engine", dtype) or
+# ("hf", dtype), where dtype None is the faulty run's
 PAIRS = {
     "same-dtype": (("fp32", "fp16", "bf16"), ("engine", None), None),
     "cross-dtype": (("fp16", "bf16"), ("engine", "fp32"), None),
     "vs-hf": (("fp16", "bf16"), ("hf", "fp32"), None),
     "vs-fp32+peer": (("fp16",), ("engine", "fp32"), ("engine", "fp16")),
-    "vs-hf+peer": (("bf16",), ("hf", "fp32"), ("hf", "bf16")),
+    "vs-hf+peer": (("fp16", "bf16"), ("hf", "fp32"), ("hf", None)),
 }
 PEER_PAIRS = tuple(p for p, (_, _, peer) in PAIRS.items() if peer)
 # clean run name -> ait-engine run flags
 CLEAN_RUNS = {"fp16": ("--dtype", "fp16"), "bf16": ("--dtype", "bf16"), "w8a16": ("--quant", "w8a16"),
               "w8a8": ("--quant", "w8a8")}
-CLEAN_GOLDENS = {"engine fp32": ("engine", "fp32"), "HF fp32": ("hf", "fp32")}
+# golden name -> (golden, peer): the peer, in the clean run's dtype, only for fp16/bf16 runs
+CLEAN_GOLDENS = {"engine fp32": (("engine", "fp32"), None), "HF fp32": (("hf", "fp32"), None),
+                 "HF fp32 + HF peer": (("hf", "fp32"), ("hf", None))}
 # The quick grid's faults (tiny preset): different types, both layers, a top-level operation.
 QUICK_OPS = ("LinearOperation_1_2", "SelfAttentionOperation_1_5", "ElewiseOperation_1_7", "ActivationOperation_2_11",
              "LinearOperation_2_13", "RmsNormOperation_3")
@@ -107,7 +111,8 @@ class Suite:
 GRIDS = {
     "quick": [Suite("tiny", [7], ",".join(QUICK_OPS), ["noise", "scale"], [0.05], ["fp16"],
                     ["same-dtype", "cross-dtype", "vs-hf"], 1, ["fp16", "bf16"]),
-              Suite("tiny", [7], ",".join(QUICK_OPS), ["noise"], [0.02], ["fp16"], ["vs-fp32+peer"], 0, [])],
+              Suite("tiny", [7], ",".join(QUICK_OPS), ["noise"], [0.02], ["fp16"], ["vs-fp32+peer", "vs-hf+peer"], 0,
+                    [])],
     "default": [Suite("tiny", [7], "types", list(KINDS), list(MAGNITUDES), list(DTYPES), list(PAIRS), 3),
                 Suite("small", [7], "types", ["noise"], [0.05], ["bf16"], list(PAIRS), 1)],
     "full": [Suite("tiny", [7, 8], "all", list(KINDS), list(MAGNITUDES), list(DTYPES), list(PAIRS), 10),
@@ -128,14 +133,23 @@ def fault_spec(kind, magnitude, rms=1.0):
     raise ValueError(f"unknown fault kind {kind!r} (have: {', '.join(KINDS)})")
 
 
-def outcome(causes, planted, parent=None, paired=True):
+def outcome(causes, planted, parent=None, paired=True, gap=()):
     """0 hit, 1 miss, 2 false claim, from the summary's root causes (most likely first). Where
     the golden has no counterpart of the planted operation (`paired` false: the ATB-only
-    operations of an ATB vs torch compare, Rope, SelfAttention, the Elewise adds and mul), naming
-    the graph that holds it (`parent`, its layer) is the best answer there is, and a hit."""
+    operations of an ATB vs torch compare, Rope, SelfAttention, the Elewise adds and mul), the
+    hit is the graph that holds it (`parent`, its layer) with the planted operation among those
+    its gap names (`gap`: the first root cause's operations between the last clean and the first
+    off tensor)."""
     if not causes:
         return 1
-    return 0 if causes[0] == planted or (not paired and parent is not None and causes[0] == parent) else 2
+    return 0 if causes[0] == planted or (not paired and parent is not None and causes[0] == parent and
+                                         planted in gap) else 2
+
+
+def first_gap(summary):
+    """The names of my operations in the first root cause's gap (ErrorGap), if it has one."""
+    causes = summary.get("root_causes") or [{}]
+    return [b["my_name"] for b in (causes[0].get("gap") or {}).get("between", [])]
 
 
 def paired_operations(summary):
@@ -369,10 +383,14 @@ def run_grid(suites, build, workers=2, work_dir=None, progress=True):
                         for d in pair_dtypes(pair, s.dtypes):
                             need[(s.preset, seed)].add((golden[0], golden[1] or d))
                             if peer:
-                                need[(s.preset, seed)].add(peer)
+                                need[(s.preset, seed)].add((peer[0], peer[1] or d))
                     need[(s.preset, seed)].add(("engine", "fp32"))  # operation list and bias scale
                 for seed in range(s.seeds[0], s.seeds[0] + s.clean_seeds):
-                    need[(s.preset, seed)] |= set(CLEAN_GOLDENS.values())
+                    for golden, peer in CLEAN_GOLDENS.values():
+                        need[(s.preset, seed)].add(golden)
+                        for name in s.clean_runs:
+                            if peer and name in DTYPES and run.has_peer:
+                                need[(s.preset, seed)].add((peer[0], peer[1] or name))
             jobs = []
             for key, wanted in need.items():
                 for side, dtype in sorted(wanted):
@@ -414,10 +432,12 @@ def run_grid(suites, build, workers=2, work_dir=None, progress=True):
                     for pair in case["pairs"]:
                         _, golden, peer = PAIRS[pair]
                         g = goldens[key + (golden[0], golden[1] or case["dtype"])]
-                        summary = run.compare(g, my, goldens[key + peer] if peer else None)
+                        p = goldens[key + (peer[0], peer[1] or case["dtype"])] if peer else None
+                        summary = run.compare(g, my, p)
                         causes = first_causes(summary)
                         paired = case["op"] in paired_operations(summary)
-                        results.append(dict(pair=pair, outcome=outcome(causes, case["op"], case["parent"], paired),
+                        results.append(dict(pair=pair, outcome=outcome(causes, case["op"], case["parent"], paired,
+                                                                       first_gap(summary)),
                                             paired=paired, causes=causes[:3],
                                             thresholds=summary.get("thresholds", {})))
                 finally:
@@ -441,8 +461,11 @@ def run_grid(suites, build, workers=2, work_dir=None, progress=True):
                 out, my = run.engine_dump(models[key], *CLEAN_RUNS[job["run"]])
                 try:
                     results = []
-                    for gname, (side, dtype) in CLEAN_GOLDENS.items():
-                        summary = run.compare(goldens[key + (side, dtype)], my)
+                    for gname, (golden, peer) in CLEAN_GOLDENS.items():
+                        if peer and (job["run"] not in DTYPES or not run.has_peer):
+                            continue
+                        p = goldens[key + (peer[0], peer[1] or job["run"])] if peer else None
+                        summary = run.compare(goldens[key + golden], my, p)
                         results.append(dict(golden=gname, causes=first_causes(summary),
                                             contributors=len(summary.get("contributors", [])),
                                             thresholds=summary.get("thresholds", {})))
@@ -540,7 +563,8 @@ def render(results):
             f"**{results['wall_seconds']:.0f} s** wall time with {results['workers']} workers ({phases}). "
             "Magnitudes are the fault's relative size (noise: MAG x rms; scale: 1 + MAG; bias: MAG x the clean "
             "output's rms). Cells: hits / misses / false claims (hit = the planted operation named first, or, "
-            "where the golden has no counterpart of it, the layer holding it).", ""]
+            "where the golden has no counterpart of it, the layer holding it with the planted operation in the gap "
+            "it names).", ""]
     if results["not_available"]:
         out += [f"Not available: {', '.join(results['not_available'])} (this `ait llm compare` has no "
                 "`--peer-path`).", ""]

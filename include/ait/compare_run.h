@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,19 @@
 #include "ait/op_pairs.h"
 
 namespace ait {
+
+// --fail-on: what makes a compare fail a pipeline. Each condition has its own exit status;
+// when several hold, the first of this list that was asked for gives the status.
+struct FailCondition {
+  std::string_view name;     // as --fail-on spells it
+  int exit_status;
+  std::string_view meaning;  // for --help and the docs
+};
+inline constexpr FailCondition kFailConditions[] = {
+    {"root-cause", 4, "a root cause was named"},
+    {"off", 5, "a tensor pair is off: below the cosine threshold, above its relative L2 error, or NaN/inf"},
+    {"failed", 6, "a tensor pair could not be compared (unreadable, shapes differ)"},
+};
 
 struct CompareRequest {
   // Two dump folders (any level of a dump: its -o folder, ait_dump/, tensors/, {dev}_{pid}/,
@@ -45,6 +59,8 @@ struct CompareRequest {
   std::vector<CustomMetric> custom_metrics;
   // Called from worker threads as pairs are scored (serialize inside); may be empty.
   std::function<void(size_t done, size_t total)> progress;
+  // --fail-on: names of kFailConditions; CompareResult::exit_status follows them.
+  std::vector<std::string> fail_on;
 };
 
 // A pairing strategy asked before the chosen one, and why it did not pair the dumps.
@@ -69,7 +85,18 @@ struct CompareResult {
   size_t peer_matched = 0;
   CompareSummary summary;             // of `rows`
   ReportPaths reports;                // what was written; empty paths when nothing was (json/html: folders)
+  // The kFailConditions that hold (whether asked for or not), in their order, and the exit
+  // status request.fail_on gives them: 0 when none asked for holds. The summary JSON's "verdict".
+  std::vector<std::string> conditions;
+  std::vector<std::string> fail_on;  // request.fail_on
+  int exit_status = 0;
 };
+
+// "root-cause, off, failed": the names of kFailConditions.
+std::string FailConditionNames();
+
+// The names of request.fail_on that are not conditions (empty when all are).
+std::vector<std::string> UnknownFailConditions(const std::vector<std::string>& fail_on);
 
 // Runs the comparison `request` describes. Throws ait::Error when the inputs cannot be
 // compared (a path missing, a folder against a file, nothing pairs (my dump or the peer), the

@@ -121,10 +121,33 @@ struct OpDivergence {
   std::string expected_from;
 };
 
+// One tensor pair of an operation, as ErrorGap names it.
+struct GapTensor {
+  size_t op = 0;        // index into OpPairing::ops
+  bool output = false;  // one of its outputs, else one of its inputs
+  size_t index = 0;     // into those
+  double distance = 0;  // infinity for NaN/inf my side holds beyond golden's
+};
+
+// Where the error appears inside a root cause that holds paired operations: the golden has no
+// counterpart of the part that went wrong (ATB's SelfAttention against torch modules, which do
+// attention in a module's code), so the analysis can name only the layer around it. Along the
+// root cause's inner leaf operations in execution order (its inputs first, its outputs last),
+// the last tensor pair within `threshold` before the first one past it, and my operations
+// without a counterpart that ran between the two.
+struct ErrorGap {
+  GapTensor last_clean, first_off;
+  // max(outlier_jump x the root cause's input distance, sqrt(input x output distance)): clearly
+  // above what came in, on the way to what went out.
+  double threshold = 0;
+  std::vector<size_t> between;  // indices into OpPairing::my_unpaired
+};
+
 struct RootCause {
   size_t op = 0;                     // index into OpPairing::ops of its first occurrence
   std::vector<size_t> occurrences;   // every token's occurrence, first token first
   std::vector<std::string> tokens;   // their token ids
+  std::optional<ErrorGap> gap;       // for a root cause with inner operations (first occurrence)
 };
 
 struct DivergenceReport {
@@ -187,6 +210,14 @@ bool AllWithinThreshold(const DivergenceReport& report);
 // Why `report` lists no root cause, one sentence: "no root cause: all operations within
 // threshold" when every scored output is within threshold, else what stood in the way.
 std::string NoRootCauseReason(const DivergenceReport& report);
+
+// The tensor pair a GapTensor names.
+const TensorPair& GapTensorPair(const OpPairing& ops, const GapTensor& t);
+
+// ErrorGap as one sentence: "the error appears between A:outtensor0 ~ a:output (distance
+// 0.001) and B:intensor0 ~ b:input (distance 0.5); my operations between them without a golden
+// counterpart: X, Y".
+std::string DescribeGap(const OpPairing& ops, const ErrorGap& gap);
 
 // The end-of-run text: one line per root cause (what, where, evidence), or NoRootCauseReason.
 std::string FormatRootCauses(const OpPairing& ops, const DivergenceReport& report);

@@ -26,8 +26,17 @@ struct OpPair {
   std::vector<TensorPair> outputs;      // at least one
 };
 
+// A leaf operation of my dump with no counterpart in the golden one (ATB's Rope or
+// SelfAttention against torch modules, which do that work inside a module's code), and where it
+// ran among the pairs: after ops[before - 1] of its token completed and before ops[before] did.
+struct UnpairedOp {
+  std::string token_id, name, type, op_id;
+  size_t before = 0;                    // index into OpPairing::ops
+};
+
 struct OpPairing {
   std::vector<OpPair> ops;              // token by token, each in execution order
+  std::vector<UnpairedOp> my_unpaired;  // in execution order; from the strategies that link trees
   std::string strategy;                 // e.g. "ATB model vs torch model (topology + alignment)"
   std::filesystem::path golden_root, my_root;
   std::vector<std::string> notes;       // warnings worth showing: unpaired layers, skipped types...

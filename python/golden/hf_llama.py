@@ -32,6 +32,8 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.utils import logging as hf_logging
 
+from half_on_cpu import compute_context
+
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 # Weights are drawn by transformers' own _init_weights: normal(0, initializer_range). 0.1
@@ -88,9 +90,6 @@ def load_model(model_dir, dtype="fp32", device="cpu"):
     eager attention (the plain softmax(QK^T)V path; SDPA needs torch >= 2.1 anyway)."""
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
-    if dtype == "fp16" and device == "cpu":
-        raise ValueError("fp16 on CPU is not supported by torch 1.13 (no Half matmul on CPU): "
-                         "use --device cuda or --dtype bf16")
     model, info = LlamaForCausalLM.from_pretrained(
         str(model_dir), torch_dtype=DTYPES[dtype], local_files_only=True,
         attn_implementation="eager", output_loading_info=True)
@@ -110,14 +109,15 @@ def greedy_decode(model, input_ids, max_new_tokens):
         raise ValueError("max_new_tokens must be >= 1")
     device = next(model.parameters()).device
     ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
-    out = model(input_ids=ids, use_cache=True)
-    steps = [out.logits[:, -1, :].float().cpu()]
-    generated = [int(steps[-1][0].argmax())]
-    for _ in range(1, max_new_tokens):
-        nxt = torch.tensor([[generated[-1]]], dtype=torch.long, device=device)
-        out = model(input_ids=nxt, past_key_values=out.past_key_values, use_cache=True)
-        steps.append(out.logits[:, -1, :].float().cpu())
-        generated.append(int(steps[-1][0].argmax()))
+    with compute_context(model):
+        out = model(input_ids=ids, use_cache=True)
+        steps = [out.logits[:, -1, :].float().cpu()]
+        generated = [int(steps[-1][0].argmax())]
+        for _ in range(1, max_new_tokens):
+            nxt = torch.tensor([[generated[-1]]], dtype=torch.long, device=device)
+            out = model(input_ids=nxt, past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits[:, -1, :].float().cpu())
+            generated.append(int(steps[-1][0].argmax()))
     return generated, torch.stack(steps).numpy().astype(np.float32)
 
 
@@ -127,7 +127,8 @@ def score_logits(model, ids):
     Row p is the prediction after ids[:p+1] (teacher forcing)."""
     device = next(model.parameters()).device
     t = torch.tensor([list(ids)], dtype=torch.long, device=device)
-    return model(input_ids=t, use_cache=False).logits[0].float().cpu().numpy()
+    with compute_context(model):
+        return model(input_ids=t, use_cache=False).logits[0].float().cpu().numpy()
 
 
 def dump_hook(model, dump_path, token_range, dump_last_logits=False):
@@ -168,8 +169,8 @@ def main(argv=None):
     pr.add_argument("--input-ids", required=True, type=parse_ids)
     pr.add_argument("--max-new-tokens", type=int, default=1)
     pr.add_argument("--dtype", default="fp32", choices=sorted(DTYPES),
-                    help="weights and activations (fp16 needs --device cuda: torch 1.13 has no "
-                         "fp16 matmul on CPU)")
+                    help="weights and activations (fp16 on CPU runs the operations torch 1.13 lacks "
+                         "in fp16 in fp32, rounding each result to fp16: half_on_cpu.py)")
     pr.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     pr.add_argument("--save-logits")
     pr.add_argument("--dump-path", metavar="DIR",

@@ -54,6 +54,14 @@ int UsageError(const std::string& message) {
   return kExitUsage;
 }
 
+// The --fail-on conditions with their exit statuses, one line each.
+std::string FailOnHelp() {
+  std::string out;
+  for (const FailCondition& c : kFailConditions) out += fmt::format("  {}  {:<10}  {}\n", c.exit_status, c.name, c.meaning);
+  out += "  (several: the status of the first in this list; the JSON's \"verdict\" says which held)";
+  return out;
+}
+
 }  // namespace
 
 int RunCompare(const std::vector<std::string>& raw_args) {
@@ -103,8 +111,9 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "                                        (+ FUNC, FUNC_message per custom algorithm)\n"
       "  ait_cmp_summary_{YYYYmmddHHMMSS}.json root causes, per-operation verdicts (folders only)\n"
       "  ait_cmp_report_{YYYYmmddHHMMSS}.html  charts along execution order, worst operations (folders only)\n"
-      "Exit status: 0 when the comparison ran (failed pairs and root causes are results), 1 when\n"
-      "the inputs could not be compared or a report not written, 2 for bad arguments.",
+      "Exit status: 0 when the comparison ran (failed pairs and root causes are results unless\n"
+      "--fail-on names them), 1 when the inputs could not be compared or a report not written,\n"
+      "2 for bad arguments; with --fail-on:\n" + FailOnHelp(),
       "ait llm compare");
   app.formatter(std::make_shared<AliasFormatter>(kAliases));
   app.get_formatter()->column_width(34);
@@ -133,6 +142,12 @@ int RunCompare(const std::vector<std::string>& raw_args) {
                  "layer, token (compare everything paired), module, api (the torch dump's module / API-mode "
                  "folders only) or logits (the model's final output only)")
       ->capture_default_str();
+  std::vector<std::string> fail_on;
+  app.add_option("--fail-on", fail_on,
+                 "COND[,COND...]: exit non-zero when a condition holds, for CI (" + FailConditionNames() +
+                     "; exit statuses above)")
+      ->delimiter(',')
+      ->expected(1, -1);
   app.add_option("--custom-algorithms", algorithms,
                  "FILE.py:FUNC ...: more metrics, FUNC(golden, my) -> (value, message) on numpy arrays; "
                  "columns FUNC and FUNC_message")
@@ -149,6 +164,8 @@ int RunCompare(const std::vector<std::string>& raw_args) {
     if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
   if (!peer.empty() && !fs::is_directory(peer, ec))
     return UsageError("--peer-path: '" + peer + "' is not a folder (a peer is a dump folder)");
+  if (const auto unknown = UnknownFailConditions(fail_on); !unknown.empty())
+    return UsageError("--fail-on: '" + unknown[0] + "' is not one of " + FailConditionNames());
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
     return UsageError("--output: '" + output + "' exists and is not a folder");
   CompareRequest request;
@@ -168,6 +185,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   request.cosine_threshold = threshold;
   request.threads = threads;
   request.level = *compare_level;
+  request.fail_on = fail_on;
   if (!algorithms.empty()) {  // only now is Python loaded
     PythonMetrics loaded = LoadPythonMetrics(algorithms);
     if (loaded.status == kExitUsage) return UsageError("--custom-algorithms: " + loaded.error);
@@ -189,7 +207,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       for (const CompareRow& r : result.rows)
         Log(LogLevel::kDebug, "{}:\n{}", r.pair.label, FormatPairTable(r, CustomMetricNames(request)));
     std::fputs(FormatCompareResult(request, result).c_str(), stdout);
-    return kExitOk;
+    return result.exit_status;
   } catch (const Error& e) {
     Log(LogLevel::kError, "{}", e.what());
     return kExitFailure;

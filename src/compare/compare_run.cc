@@ -30,6 +30,7 @@ nlohmann::ordered_json SummaryDocument(const CompareResult& result) {
   for (const StrategyRefusal& r : result.refusals)
     declined.push_back({{"strategy", r.strategy}, {"reason", r.reason}, {"blocked", r.blocked}});
   doc["pairing"] = {{"strategy", result.strategy}, {"declined", declined}};
+  doc["verdict"] = {{"fail_on", result.fail_on}, {"conditions", result.conditions}, {"exit_status", result.exit_status}};
   if (!result.peer_strategy.empty())
     doc["peer"] = {{"path", result.peer_root.string()}, {"strategy", result.peer_strategy},
                    {"operations_matched", result.peer_matched}};
@@ -52,6 +53,27 @@ void NoteOperations(const OpPairing& ops, const DivergenceReport& analysis, std:
   }
 }
 
+// Which kFailConditions hold, and the exit status request.fail_on makes of them.
+void SetVerdict(const CompareRequest& request, CompareResult& result) {
+  const double distance_threshold = DistanceThreshold(request.cosine_threshold);
+  const bool off = std::any_of(result.rows.begin(), result.rows.end(), [&](const CompareRow& row) {
+    const TensorScore t = ScoreTensor(row);
+    return t.state == TensorScore::State::kNonFinite ||
+           (t.state == TensorScore::State::kScored && t.distance > distance_threshold);
+  });
+  result.fail_on = request.fail_on;
+  for (const FailCondition& c : kFailConditions) {
+    const bool holds = c.name == "root-cause" ? !result.analysis.root_causes.empty()
+                       : c.name == "off"      ? off
+                                              : result.summary.failed > 0;
+    if (!holds) continue;
+    result.conditions.emplace_back(c.name);
+    if (result.exit_status == 0 &&
+        std::find(request.fail_on.begin(), request.fail_on.end(), c.name) != request.fail_on.end())
+      result.exit_status = c.exit_status;
+  }
+}
+
 CompareResult CompareFiles(const CompareRequest& request) {
   CompareResult result;
   const std::string my = request.my.string();
@@ -64,6 +86,7 @@ CompareResult CompareFiles(const CompareRequest& request) {
   const size_t dropped = DropMixedInt8Rows(result.rows);
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);
   result.summary.dropped_int8 = dropped;
+  SetVerdict(request, result);
   if (!request.output.empty())
     result.reports.csv = WriteCsvReport(request.output, result.rows, CustomMetricNames(request));
   return result;
@@ -159,6 +182,7 @@ CompareResult CompareFolders(const CompareRequest& request) {
   const size_t dropped = DropMixedInt8Rows(result.rows);
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);
   result.summary.dropped_int8 = dropped;
+  SetVerdict(request, result);
   if (!request.output.empty()) {
     result.reports = ReportPathsFor(WriteCsvReport(request.output, result.rows, CustomMetricNames(request)));
     WriteSummaryJson(result.reports.json, SummaryDocument(result));
@@ -169,8 +193,25 @@ CompareResult CompareFolders(const CompareRequest& request) {
 
 }  // namespace
 
+std::string FailConditionNames() {
+  std::string out;
+  for (const FailCondition& c : kFailConditions) out += fmt::format("{}{}", out.empty() ? "" : ", ", c.name);
+  return out;
+}
+
+std::vector<std::string> UnknownFailConditions(const std::vector<std::string>& fail_on) {
+  std::vector<std::string> unknown;
+  for (const std::string& name : fail_on)
+    if (std::none_of(std::begin(kFailConditions), std::end(kFailConditions),
+                     [&](const FailCondition& c) { return c.name == name; }))
+      unknown.push_back(name);
+  return unknown;
+}
+
 CompareResult RunCompare(const CompareRequest& request) {
   CsvColumns(CustomMetricNames(request));  // throws for names that would repeat a column
+  if (const auto unknown = UnknownFailConditions(request.fail_on); !unknown.empty())
+    throw Error(fmt::format("fail_on: '{}' is not a condition (have: {})", unknown[0], FailConditionNames()));
   std::error_code ec;
   for (const auto& [what, path] : {std::pair{"golden path", &request.golden}, std::pair{"my path", &request.my}})
     if (!fs::exists(*path, ec)) Fail(path->string(), "the {} does not exist", what);

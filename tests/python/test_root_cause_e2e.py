@@ -8,7 +8,12 @@ engine dumped with `ait llm dump`, and `ait llm compare` pairing them automatica
 - vs engine fp16 with a fault planted at several operation types: the planted operation is
   the first root cause, named on both sides (ATB opName and torch module name);
 - torch fp32 vs torch bf16 (both register_hook dumps): modules paired by name, no root cause;
-- engine fp16 vs engine w8a8 (ATB float vs ATB quant topology): paired, no root cause.
+- engine fp16 vs engine w8a8 (ATB float vs ATB quant topology): paired, no root cause;
+- a fault planted in an operation the golden has no counterpart of (ATB's SelfAttention, Rope,
+  the residual adds): the layer is named, with the gap: the last clean and the first off tensor
+  pair around it, and the operations in between;
+- `--fail-on`: its exit statuses and the JSON's verdict; a self-compare is clean (empty tensors
+  included) and an unreadable tensor leaves its operation unscored.
 """
 import csv
 import json
@@ -71,8 +76,8 @@ def engine_dump(ait, ait_engine, hf_model, tmp_path_factory):
     return get
 
 
-def compare(ait, golden, my, out):
-    r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", my, "-o", out, timeout=300)
+def compare(ait, golden, my, out, *flags, rc=0):
+    r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", my, "-o", out, *flags, rc=rc, timeout=300)
     (summary_path,) = pathlib.Path(out).glob("ait_cmp_summary_*.json")
     (csv_path,) = pathlib.Path(out).glob("ait_cmp_report_*.csv")
     rows = list(csv.DictReader(open(csv_path)))
@@ -197,3 +202,95 @@ def test_torch_vs_torch_with_api_folders_pairs_them_too(ait, hf_model, tmp_path)
     assert api, r.stdout
     assert {row["my_op_name"] for row in good} >= {"root.model.layers.0.mlp.down_proj", "root.lm_head"}
     assert s["root_causes"] == [], r.stdout
+
+
+# (planted engine operation without a torch counterpart, its layer, the clean tensor before the
+# gap, the first off one after it)
+UNPAIRED = [
+    ("SelfAttentionOperation_2_5", "noise:0.5", "LlamaLayer_2", "LinearOperation_2_3:outtensor0",
+     "LinearOperation_2_6:intensor0"),
+    ("RopeOperation_1_4", "scale:1.25", "LlamaLayer_1", "LinearOperation_1_3:outtensor0",
+     "LinearOperation_1_6:intensor0"),
+    ("ElewiseOperation_2_7", "noise:0.3", "LlamaLayer_2", "LinearOperation_2_6:outtensor0",
+     "RmsNormOperation_2_8:intensor0"),
+    ("ElewiseOperation_2_14", "noise:0.3", "LlamaLayer_2", "LinearOperation_2_13:outtensor0",
+     "LlamaLayer_2:outtensor0"),
+]
+
+
+@pytest.mark.parametrize("op, fault, layer, clean, off", UNPAIRED, ids=[f"{u[0]}={u[1]}" for u in UNPAIRED])
+def test_a_fault_without_golden_counterpart_names_the_gap(ait, torch_dump, engine_dump, tmp_path, op, fault, layer,
+                                                         clean, off):
+    r, s, _ = compare(ait, torch_dump("fp32"), engine_dump("--dtype", "fp16", "--perturb", f"{op}={fault}"), tmp_path)
+    first = s["root_causes"][0]
+    assert first["my_name"] == layer, r.stdout
+    gap = first["gap"]
+    assert gap["last_clean"]["label"].startswith(clean + " ~ root.model.layers."), gap
+    assert gap["first_off"]["label"].startswith(off + " ~ root.model.layers."), gap
+    assert gap["last_clean"]["distance"] <= gap["threshold"] < gap["first_off"]["distance"]
+    between = [b["my_name"] for b in gap["between"]]
+    assert op in between, gap
+    assert all(b.split("_")[1] == layer.split("_")[1] for b in between), between  # inside the layer
+    assert pathlib.Path(gap["first_off"]["my_path"]).is_file() and pathlib.Path(gap["first_off"]["golden_path"]).is_file()
+    # The terminal and the HTML say the same sentence.
+    assert "  " + gap["text"] in r.stdout
+    assert gap["text"].startswith(f"the error appears between {clean} ~ ")
+    assert f"without a golden counterpart: {', '.join(between)}" in gap["text"]
+    (html,) = pathlib.Path(tmp_path).glob("ait_cmp_report_*.html")
+    assert html.read_text().count(clean + " ~ root.model.layers.") >= 1
+
+
+def test_a_root_cause_on_a_paired_operation_has_no_gap(ait, torch_dump, engine_dump, tmp_path):
+    r, s, _ = compare(ait, torch_dump("fp32"), engine_dump("--dtype", "fp16", "--perturb", "LinearOperation_2_9=scale:1.25"),
+                      tmp_path)
+    assert s["root_causes"][0]["operation"] == "LinearOperation_2_9"
+    assert s["root_causes"][0]["gap"] is None
+    assert "the error appears between" not in r.stdout
+
+
+def test_fail_on_exit_statuses_and_the_json_verdict(ait, torch_dump, engine_dump, tmp_path):
+    golden = torch_dump("fp32")
+    faulty = engine_dump("--dtype", "fp16", "--perturb", "LinearOperation_2_9=scale:1.25")
+    # Without --fail-on a root cause is a result: exit 0, as before.
+    _, s, _ = compare(ait, golden, faulty, tmp_path / "default")
+    assert s["verdict"] == {"fail_on": [], "conditions": ["root-cause", "off"], "exit_status": 0}
+    _, s, _ = compare(ait, golden, faulty, tmp_path / "rc", "--fail-on", "root-cause,off,failed", rc=4)
+    assert s["verdict"] == {"fail_on": ["root-cause", "off", "failed"], "conditions": ["root-cause", "off"],
+                            "exit_status": 4}
+    _, s, _ = compare(ait, golden, faulty, tmp_path / "off", "--fail-on", "off", rc=5)
+    assert s["verdict"]["exit_status"] == 5
+    _, s, _ = compare(ait, golden, faulty, tmp_path / "failed", "--fail-on", "failed", rc=0)
+    assert s["verdict"]["exit_status"] == 0 and "failed" not in s["verdict"]["conditions"]
+    # A clean run passes every condition.
+    _, s, _ = compare(ait, golden, engine_dump("--dtype", "fp32"), tmp_path / "clean", "--fail-on", "root-cause",
+                      "--fail-on", "off,failed")
+    assert s["verdict"] == {"fail_on": ["root-cause", "off", "failed"], "conditions": [], "exit_status": 0}
+    r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", faulty, "--fail-on", "roots", rc=2)
+    assert "--fail-on: 'roots' is not one of root-cause, off, failed" in r.stderr
+    help_text = run_checked(ait, "llm", "compare", "--help").stdout
+    for line in ("4  root-cause", "5  off", "6  failed"):
+        assert line in help_text
+
+
+def test_self_compare_is_clean_and_an_unreadable_tensor_is_unscored(ait, engine_dump, tmp_path):
+    mine = engine_dump("--dtype", "fp16")
+    # Identical dumps: every pair equal, the 0-element KV caches and the masks included.
+    r, s, rows = compare(ait, mine, mine, tmp_path / "self", "--fail-on", "root-cause,off,failed")
+    assert s["pairs"]["failed"] == 0 and s["verdict"]["conditions"] == [], r.stdout
+    assert s["verdicts"]["unscored"] == 0 and s["verdicts"]["clean"] == len(s["operations"]), r.stdout
+    empty = [row for row in rows if "0" in row["my_shape"].strip("[]").split(", ")]
+    assert empty, "the prefill's KV caches are 0-element tensors"
+    assert all(row["cosine_similarity"] == "1.0" and row["my_max_value"] == "" for row in empty)
+    # One tensor file replaced by random bytes: a failed row without statistics, its operation unscored.
+    import shutil
+    copy = tmp_path / "copy" / mine.name
+    shutil.copytree(mine, copy)
+    bad = copy / "0" / "2_LlamaLayer" / "9_LinearOperation" / "after" / "outtensor0.bin"
+    bad.write_bytes(bytes(range(256)) * 4)
+    r, s, rows = compare(ait, mine, copy, tmp_path / "bad", "--fail-on", "failed", rc=6)
+    (row,) = [row for row in rows if row["my_data_path"] == str(bad)]
+    assert row["cmp_fail_reason"], row
+    assert row["golden_max_value"] == row["golden_min_value"] == row["golden_mean_value"] == "", row
+    (op,) = [o for o in s["operations"] if o["my_name"] == "LinearOperation_2_9" and o["token_id"] == "0"]
+    assert op["verdict"] == "unscored", op
+    assert s["verdict"] == {"fail_on": ["failed"], "conditions": ["failed"], "exit_status": 6}

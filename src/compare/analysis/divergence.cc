@@ -43,6 +43,13 @@ double UnitRoundoff(const std::optional<TensorInfo>& info) {
   return 0;
 }
 
+// Whether a scored row's two sides hold the same values (no element differs, same statistics).
+bool Identical(const CompareRow& row) {
+  const SideStats &g = row.golden->stats, &my = row.my->stats;
+  return row.metrics->max_absolute_error == 0 && row.metrics->relative_euclidean_distance == 0 && g.min == my.min &&
+         g.max == my.max && g.mean == my.mean;
+}
+
 bool IsInt8(const std::optional<TensorInfo>& info) { return info && info->dtype == "torch.int8"; }
 
 // Integer and bool tensors (ids, lengths, positions) are exact: any difference is off.
@@ -102,10 +109,18 @@ bool NameHolds(const std::string& outer, const std::string& inner) {
   return sep == '.' || sep == '/' || sep == ':';
 }
 
+bool HoldsId(const std::string& outer, const std::string& inner) {
+  return inner.size() > outer.size() && inner.starts_with(outer) && inner[outer.size()] == '_';
+}
+
 bool Holds(const OpPair& outer, const OpPair& inner) {
-  if (!outer.op_id.empty() && !inner.op_id.empty())
-    return inner.op_id.size() > outer.op_id.size() && inner.op_id.starts_with(outer.op_id + "_");
+  if (!outer.op_id.empty() && !inner.op_id.empty()) return HoldsId(outer.op_id, inner.op_id);
   return NameHolds(outer.my_name, inner.my_name);
+}
+
+bool Holds(const OpPair& outer, const UnpairedOp& inner) {
+  if (!outer.op_id.empty() && !inner.op_id.empty()) return HoldsId(outer.op_id, inner.op_id);
+  return NameHolds(outer.my_name, inner.name);
 }
 
 // Introducing operations of one token, to ask "is anything introducing inside this one?"
@@ -352,6 +367,68 @@ std::string DescribeFloor(const ZeroFloor& zero, const std::vector<OpDivergence>
   return out;
 }
 
+// The ErrorGap of the root cause at ops[r], if it holds paired leaf operations (see ErrorGap).
+std::optional<ErrorGap> FindGap(const OpPairing& pairing, size_t r, const DivergenceReport& report,
+                                const std::vector<CompareRow>& rows,
+                                const std::unordered_map<std::string, size_t>& row_of, const DivergenceOptions& o) {
+  const auto& ops = pairing.ops;
+  std::vector<size_t> leaves;
+  size_t start = r;
+  for (size_t j = r; j-- > 0 && ops[j].token_id == ops[r].token_id && Holds(ops[r], ops[j]);) {
+    start = j;
+    if (ops[j].leaf) leaves.push_back(j);
+  }
+  if (leaves.empty()) return std::nullopt;
+  std::reverse(leaves.begin(), leaves.end());
+  // Along execution order: ops[j] completes at time j, reading its inputs at j - 0.5; an
+  // unpaired operation with `before` b completes at b - 0.75; the root cause reads its inputs
+  // before anything inside it runs.
+  struct Entry {
+    double time;
+    GapTensor tensor;
+  };
+  std::vector<Entry> along;
+  auto add = [&](size_t op, bool output, double time) {
+    const auto& pairs = output ? ops[op].outputs : ops[op].inputs;
+    for (size_t k = 0; k < pairs.size(); ++k) {
+      auto it = row_of.find(PathKey(pairs[k]));
+      if (it == row_of.end()) continue;
+      const TensorScore t = ScoreTensor(rows[it->second]);
+      if (t.state == TensorScore::State::kUnscored) continue;
+      const double distance = t.state == TensorScore::State::kNonFinite ? std::numeric_limits<double>::infinity() : t.distance;
+      along.push_back({time, {op, output, k, distance}});
+    }
+  };
+  add(r, false, static_cast<double>(start) - 0.9);
+  for (size_t j : leaves) {
+    add(j, false, static_cast<double>(j) - 0.5);
+    add(j, true, static_cast<double>(j));
+  }
+  add(r, true, static_cast<double>(r));
+  const OpDivergence& d = report.ops[r];
+  const double in = d.inputs.distance.value_or(0);
+  double threshold = std::max(o.outlier_jump * in, kIdentical);
+  if (d.outputs.nonfinite == 0 && d.outputs.distance && std::isfinite(*d.outputs.distance))
+    threshold = std::max(threshold, std::sqrt(in * *d.outputs.distance));
+  const GapTensor* clean = nullptr;
+  for (const Entry& e : along) {
+    if (e.tensor.distance <= threshold) {
+      clean = &e.tensor;
+      continue;
+    }
+    if (!clean) return std::nullopt;
+    ErrorGap gap{*clean, e.tensor, threshold, {}};
+    const double after = std::find_if(along.begin(), along.end(), [&](const Entry& x) { return &x.tensor == clean; })->time;
+    for (size_t u = 0; u < pairing.my_unpaired.size(); ++u) {
+      const UnpairedOp& op = pairing.my_unpaired[u];
+      const double t = static_cast<double>(op.before) - 0.75;
+      if (op.token_id == ops[r].token_id && t > after && t < e.time && Holds(ops[r], op)) gap.between.push_back(u);
+    }
+    return gap;
+  }
+  return std::nullopt;
+}
+
 std::string Num(std::optional<double> v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : std::string("-");
 }
@@ -367,23 +444,19 @@ TensorScore ScoreTensor(const CompareRow& row) {
     return t;
   }
   if (row.metrics) {
-    if (HoldsDtypeLimit(row.golden) && HoldsDtypeLimit(row.my)) {
+    const PairMetrics& m = *row.metrics;
+    if (HoldsDtypeLimit(row.golden) && HoldsDtypeLimit(row.my) && !Identical(row)) {
       t.reason = "both sides hold dtype-limit values (masks), which swamp the metrics";
       return t;
     }
-    const PairMetrics& m = *row.metrics;
     t.state = TensorScore::State::kScored;
     t.cosine = m.cosine_similarity;
     t.max_relative_error = m.max_relative_error;
     t.relative_l2 = std::sqrt(std::max(0.0, m.relative_euclidean_distance));
     if (!std::isfinite(t.relative_l2)) t.relative_l2 = std::numeric_limits<double>::max();
     t.distance = std::max(std::sqrt(std::max(0.0, 2.0 * (1.0 - t.cosine))), t.relative_l2);
-    if (IsExact(row.golden) && IsExact(row.my)) {
-      const SideStats &g = row.golden->stats, &my = row.my->stats;
-      const bool differ = m.cosine_similarity != 1.0 || m.relative_euclidean_distance != 0 ||
-                          m.max_absolute_error != 0 || g.min != my.min || g.max != my.max || g.mean != my.mean;
-      if (differ) t.distance = std::numeric_limits<double>::infinity();
-    }
+    if (IsExact(row.golden) && IsExact(row.my) && (m.cosine_similarity != 1.0 || !Identical(row)))
+      t.distance = std::numeric_limits<double>::infinity();
     return t;
   }
   // No metrics: NaN/inf on my side that golden lacks is a finding, anything else is not.
@@ -489,6 +562,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
                             *out.distance);
       } else if (outlier) {
         introduce_outlier();
+      } else if (out.unscored > 0) {  // clean only when every output could be scored
+        d.verdict = Verdict::kUnscored;
+        d.why = fmt::format("{} of {} outputs could not be scored: {}", out.unscored, out.unscored + out.scored,
+                            out.unscored_reason);
       } else {
         d.verdict = Verdict::kClean;
         d.why = "every output within threshold";
@@ -563,8 +640,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     report.root_causes_left_out = all.size() - options.max_root_causes;
     all.resize(options.max_root_causes);
   }
-  for (const RootCause& rc : all)
+  for (RootCause& rc : all) {
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
+    if (!ops[rc.op].leaf) rc.gap = FindGap(pairing, rc.op, report, rows, row_of, options);
+  }
   report.root_causes = std::move(all);
 
   // The leaves that add the most error.
@@ -609,6 +688,26 @@ std::string NoRootCauseReason(const DivergenceReport& r) {
   return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
          "output with a jump (the error grew gradually, or appeared where tensors could not be scored); see the "
          "verdicts in the JSON report";
+}
+
+const TensorPair& GapTensorPair(const OpPairing& ops, const GapTensor& t) {
+  const OpPair& op = ops.ops[t.op];
+  return (t.output ? op.outputs : op.inputs)[t.index];
+}
+
+std::string DescribeGap(const OpPairing& ops, const ErrorGap& gap) {
+  auto distance = [](double v) { return std::isfinite(v) ? fmt::format("distance {:.3g}", v) : std::string("NaN/inf"); };
+  std::string out = fmt::format("the error appears between {} ({}) and {} ({})", GapTensorPair(ops, gap.last_clean).label,
+                                distance(gap.last_clean.distance), GapTensorPair(ops, gap.first_off).label,
+                                distance(gap.first_off.distance));
+  if (!gap.between.empty()) {
+    out += "; my operations between them without a golden counterpart:";
+    for (size_t k = 0; k < gap.between.size(); ++k) {
+      const UnpairedOp& u = ops.my_unpaired[gap.between[k]];
+      out += fmt::format("{} {}{}", k ? "," : "", u.name, u.name.starts_with(u.type) ? "" : " [" + u.type + "]");
+    }
+  }
+  return out;
 }
 
 // The top error contributors on one line each (at most 3 here; the JSON has them all).
@@ -664,6 +763,7 @@ std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r
     }
     out += fmt::format("root cause #{}: {} ({}): {} ({}); {}{}\n", k + 1, what, where, d.cause, d.why, evidence,
                        tokens);
+    if (rc.gap) out += "  " + DescribeGap(pairing, *rc.gap) + "\n";
   }
   if (r.root_causes_left_out) out += fmt::format("  ... and {} more candidates (see the JSON report)\n", r.root_causes_left_out);
   out += FormatContributors(pairing, r);

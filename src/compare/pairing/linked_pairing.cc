@@ -57,7 +57,12 @@ class Assembler {
   void AddToken(const std::string& my_token, const std::string& golden_token, OpPairing* out) {
     for (int n : my_.ExecutionOrder(my_token)) {
       const Link* l = links_.OfMy(n);
-      if (!l) continue;
+      if (!l) {
+        if (my_.IsLeaf(n))
+          out->my_unpaired.push_back({my_token, my_.node(n).name, my_.node(n).type,
+                                      my_.kind() == DumpKind::kAtb ? my_.node(n).op_id : std::string(), out->ops.size()});
+        continue;
+      }
       OpPair op;
       op.token_id = my_token;
       op.my_name = my_.node(n).name;

@@ -116,14 +116,15 @@ void WriteHtmlReport(const fs::path& path, const OpPairing& ops, const Divergenc
       for (const auto& t : rc.tokens) tokens += (tokens.empty() ? "" : ", ") + t;
       h += fmt::format(
           "<li><b>{}</b>{} &mdash; token {}{}{}<br><span class=\"ev\">{}: {}. Output: cosine {}, rel. L2 {}, max rel. "
-          "err {}{}; inputs: cosine {}, rel. L2 {}. Tokens: {}.</span></li>\n",
+          "err {}{}; inputs: cosine {}, rel. L2 {}. Tokens: {}.</span>{}</li>\n",
           HtmlEscape(op.my_name), op.my_type.empty() ? "" : " [" + HtmlEscape(op.my_type) + "]", HtmlEscape(op.token_id),
           op.op_id.empty() ? "" : ", op " + HtmlEscape(op.op_id),
           op.layer.empty() || op.layer == op.my_name ? "" : ", layer " + HtmlEscape(op.layer), HtmlEscape(d.cause),
           HtmlEscape(d.why), Cell(d.outputs.cosine, "{:.8f}"), Cell(d.outputs.relative_l2, "{:.4g}"),
           Cell(d.outputs.max_relative_error, "{:.4g}"),
           d.outputs.nonfinite ? fmt::format(", {} NaN, {} inf", d.outputs.nan, d.outputs.inf) : "",
-          Cell(d.inputs.cosine, "{:.8f}"), Cell(d.inputs.relative_l2, "{:.4g}"), HtmlEscape(tokens));
+          Cell(d.inputs.cosine, "{:.8f}"), Cell(d.inputs.relative_l2, "{:.4g}"), HtmlEscape(tokens),
+          rc.gap ? "<br><span class=\"gap\">" + HtmlEscape(DescribeGap(ops, *rc.gap)) + "</span>" : "");
     }
     h += "</ol>\n";
     if (r.root_causes_left_out)

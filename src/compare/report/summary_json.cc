@@ -27,6 +27,32 @@ json Numbers(const OpDivergence& d) {
               {"output_inf", d.outputs.inf}};
 }
 
+json GapTensorJson(const OpPairing& ops, const GapTensor& t) {
+  const TensorPair& pair = GapTensorPair(ops, t);
+  const OpPair& op = ops.ops[t.op];
+  return json{{"operation_index", t.op},
+              {"my_name", op.my_name},
+              {"golden_name", op.golden_name},
+              {"side", t.output ? "output" : "input"},
+              {"index", t.index},
+              {"label", pair.label},
+              {"my_path", pair.my_path},
+              {"golden_path", pair.golden_path},
+              {"distance", JsonNumber(t.distance)}};
+}
+
+json GapJson(const OpPairing& ops, const std::optional<ErrorGap>& gap) {
+  if (!gap) return nullptr;
+  json between = json::array();
+  for (size_t u : gap->between)
+    between.push_back(json{{"my_name", ops.my_unpaired[u].name}, {"my_type", ops.my_unpaired[u].type}});
+  return json{{"last_clean", GapTensorJson(ops, gap->last_clean)},
+              {"first_off", GapTensorJson(ops, gap->first_off)},
+              {"threshold", gap->threshold},
+              {"between", between},
+              {"text", DescribeGap(ops, *gap)}};
+}
+
 json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
   json row{{"index", index},
            {"token_id", op.token_id},
@@ -76,7 +102,8 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
         {"operation_index", rc.op},
         {"cause", d.cause},
         {"why", d.why},
-        {"evidence", Numbers(d)}});
+        {"evidence", Numbers(d)},
+        {"gap", GapJson(ops, rc.gap)}});
     causes.back()["evidence"].update(json{{"inputs_scored", d.inputs.scored},
                                           {"outputs_scored", d.outputs.scored},
                                           {"worst_input", d.inputs.worst},
