@@ -65,6 +65,12 @@ struct PeerFloor {
 // The distance threshold that goes with a cosine threshold: sqrt(2 (1 - cosine_threshold)).
 double DistanceThreshold(double cosine_threshold);
 
+// |my - golden| / |golden|: the square root of relative_euclidean_distance (DBL_MAX for inf).
+double RelativeL2(const PairMetrics& m);
+
+// A scored pair's distance: max(sqrt(2 (1 - cosine)), RelativeL2), off past DistanceThreshold.
+double PairDistance(const PairMetrics& m);
+
 // One tensor pair as the analysis reads its CompareRow.
 struct TensorScore {
   enum class State { kScored, kNonFinite, kUnscored };
@@ -165,6 +171,16 @@ struct DivergenceReport {
   // operation), or "threshold" (too few operations for a floor: only the fixed threshold).
   std::string floor = "threshold";
   size_t clean = 0, propagating = 0, introducing = 0, unscored = 0;
+  // The same counts per token, in token order; they add up to the ones above.
+  struct TokenCounts {
+    std::string token_id;
+    size_t clean = 0, propagating = 0, introducing = 0, unscored = 0;
+  };
+  std::vector<TokenCounts> by_token;
+  // What the introducing operations are; these add up to `introducing`: occurrences of the
+  // listed root causes, operations holding an introducing one (its layer), and occurrences of
+  // root causes beyond max_root_causes.
+  size_t introducing_listed = 0, introducing_holding = 0, introducing_left_out = 0;
 };
 
 // The analysis. `rows` must hold a row for each tensor pair of `ops` (matched by golden and my

@@ -8,14 +8,33 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace ait {
 
+// `bytes` as text that is safe to print and to hand to Python: printable ASCII and valid
+// UTF-8 characters are kept; control characters (C0, DEL, C1), NUL included, and every byte
+// that is not part of a valid UTF-8 sequence become `\xNN` (lower-case hex, as Python's
+// backslashreplace). Never shortens the text. The one place messages escape bytes: Error and
+// LogLine call it, so text taken from a file may be formatted into a message as it is.
+std::string PrintableText(std::string_view bytes);
+
+// Whether `bytes` are valid UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+// U+10FFFF).
+bool IsUtf8(std::string_view bytes);
+
+// At most `max` bytes of `bytes` for quoting in a message, "..." appended when cut; never
+// ends inside a UTF-8 sequence that was whole. Bounds how much of a hostile value a message
+// repeats; escaping is PrintableText's job.
+std::string Excerpt(std::string_view bytes, size_t max);
+
+// An error whose message is PrintableText of what it was given: a file's bytes in it can
+// neither drive the terminal nor cut the message short (what() is a C string).
 class Error : public std::runtime_error {
  public:
-  explicit Error(std::string message) : std::runtime_error(std::move(message)) {}
+  explicit Error(std::string_view message) : std::runtime_error(PrintableText(message)) {}
 };
 
 // Throws ait::Error("{where}: {formatted reason}").

@@ -48,8 +48,14 @@ inline constexpr const char* kSaveCpuProfiling = "ATB_SAVE_CPU_PROFILING";
 inline constexpr const char* kCurPid = "ATB_CUR_PID";
 // `0` writes every tensor file in full instead of hard-linking large duplicates (default 1).
 inline constexpr const char* kLinkDuplicates = "AIT_DUMP_LINK_DUPLICATES";
+// Set by dump: the file each process appends what it could not write to, at exit (one
+// "{count}\t{what}\t{first reason}" line per kind of loss; src/probe/probe_log.h).
+inline constexpr const char* kLostOutputsFile = "AIT_DUMP_LOST_OUTPUTS_FILE";
 // Tests only: milliseconds the writer sleeps between a file's temporary copy and its rename.
 inline constexpr const char* kTestWriteDelayMs = "AIT_PROBE_TEST_WRITE_DELAY_MS";
+// Tests only: the free space, in bytes, below which tensors are skipped (instead of 2 GiB),
+// so a test can set it above the disk's free space and see tensors skipped.
+inline constexpr const char* kTestMinFreeBytes = "AIT_PROBE_TEST_MIN_FREE_BYTES";
 
 // ---- Variables around the probe ----
 
@@ -99,6 +105,11 @@ inline constexpr const char* kPidFile = "pid.txt";
 inline constexpr const char* kCpuProfilingTraceFile = "cpu_profiling_trace.json";
 // In ATB_DUMP_SUB_PROC_INFO_SAVE_PATH: one line per topology JSON written, for ONNX export.
 inline constexpr const char* kSubProcInfoFile = "subprocess_info.txt";
+// {root}.lost_outputs_{ait pid}.txt: what dump names in AIT_DUMP_LOST_OUTPUTS_FILE; it reads
+// the file for its summary and removes it.
+inline constexpr const char* kLostOutputsFilePrefix = ".lost_outputs_";
+// The extension of the lost-outputs file.
+inline constexpr const char* kLostOutputsFileExtension = ".txt";
 // {OUT}ait_overflow_res_{pid}.txt: errcheck's overflow report, one line per overflow.
 inline constexpr const char* kOverflowReportPrefix = "ait_overflow_res_";
 // The extension of the overflow reports.

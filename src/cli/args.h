@@ -46,5 +46,8 @@ class AliasFormatter : public CLI::Formatter {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the work could not be done (unreadable input, unwritable output)
 inline constexpr int kExitUsage = 2;    // bad arguments (as argparse)
+// dump: the command exited 0, but the probe could not write some outputs (too little free
+// space, failed writes); otherwise dump exits with the command's status.
+inline constexpr int kExitDumpIncomplete = 3;
 
 }  // namespace ait::cli

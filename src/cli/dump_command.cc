@@ -85,6 +85,33 @@ void MakeDirs(const fs::path& dir) {
   if (ec) Fail(dir.string(), "cannot create the folder: {}", ec.message());
 }
 
+// The folders one run made, so that a command that never started leaves none behind.
+class MadeFolders {
+ public:
+  // MakeDirs, remembering each folder that did not exist before.
+  void Make(const fs::path& dir) {
+    std::error_code ec;
+    fs::path p = fs::absolute(dir, ec).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();  // "out/" -> "out"
+    std::vector<fs::path> missing;
+    for (; !ec && p.has_relative_path() && !fs::exists(p, ec); p = p.parent_path()) missing.push_back(p);
+    MakeDirs(dir);
+    made_.insert(made_.end(), missing.rbegin(), missing.rend());
+  }
+
+  // Removes the remembered folders that are still empty, deepest first. rmdir(2) refuses a
+  // folder that holds anything, so whatever was written (by anyone) stays.
+  void RemoveEmpty() {
+    std::error_code ec;
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it)
+      if (fs::is_directory(*it, ec) && fs::is_empty(*it, ec)) fs::remove(*it, ec);
+    made_.clear();
+  }
+
+ private:
+  std::vector<fs::path> made_;  // in the order they were made, parents first
+};
+
 // A bad --exec is a usage error (exit 2).
 std::vector<std::string> SplitExecArgument(const std::string& exec) {
   auto argv = Capture([&] { return SplitExecCommand(exec); });
@@ -173,17 +200,46 @@ void PostProcessOnnx(const fs::path& sub_proc_dir) {
               failed ? fmt::format(", {} failed", failed).c_str() : "");
 }
 
-void PrintDumpSummary(const fs::path& root, fs::file_time_type since) {
+// What the probe's processes could not write, by what was lost ("tensors were not
+// written"), in the order first reported: the total and the first process's reason.
+struct LostOutputs {
+  std::string what, reason;
+  uint64_t count = 0;
+};
+
+// Reads and removes the file the probe appends its losses to (probe_env::kLostOutputsFile:
+// "{count}\t{what}\t{reason}" lines, one per process and kind).
+std::vector<LostOutputs> TakeLostOutputs(const fs::path& file) {
+  std::vector<LostOutputs> lost;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    const size_t tab1 = line.find('\t'), tab2 = tab1 == std::string::npos ? tab1 : line.find('\t', tab1 + 1);
+    if (tab2 == std::string::npos || tab1 == 0 || tab1 > 19 || line.find_first_not_of("0123456789") != tab1)
+      continue;  // not the probe's line
+    const std::string what = line.substr(tab1 + 1, tab2 - tab1 - 1);
+    auto it = std::find_if(lost.begin(), lost.end(), [&](const LostOutputs& l) { return l.what == what; });
+    if (it == lost.end()) it = lost.insert(lost.end(), LostOutputs{what, line.substr(tab2 + 1), 0});
+    it->count += std::stoull(line.substr(0, tab1));
+  }
+  std::error_code ec;
+  fs::remove(file, ec);
+  return lost;
+}
+
+void PrintDumpSummary(const fs::path& root, fs::file_time_type since, const std::vector<LostOutputs>& lost) {
   const auto counts = CountNewFiles(root, since);
   std::error_code ec;
   const fs::path abs = fs::absolute(root, ec);
   if (counts.empty()) {
     std::printf("No dump files were written under %s (did the command run an ATB-style engine? check the "
                 "selectors: -ids, -opname, -er)\n", abs.c_str());
-    return;
+  } else {
+    std::printf("Dump written to %s:\n", abs.c_str());
+    for (const auto& [dir, n] : counts) std::printf("  %-22s %zu file%s\n", (dir + "/").c_str(), n, n == 1 ? "" : "s");
   }
-  std::printf("Dump written to %s:\n", abs.c_str());
-  for (const auto& [dir, n] : counts) std::printf("  %-22s %zu file%s\n", (dir + "/").c_str(), n, n == 1 ? "" : "s");
+  // The reasons are text another process wrote: printed through PrintableText.
+  for (const LostOutputs& l : lost)
+    std::printf("WARNING: %s\n", PrintableText(fmt::format("{} {}: {}", l.count, l.what, l.reason)).c_str());
 }
 
 int Dump(const std::vector<std::string>& raw) {
@@ -195,7 +251,9 @@ int Dump(const std::vector<std::string>& raw) {
           "  " + penv::kTensorsDir + "/{dev}_{pid}/{token}/{id}_{Op}/.../{before,after}/*.bin, " + penv::kLayerDir +
           "/ and " + penv::kModelDir + "/\n" +
           "  topology JSON, operation/kernel IO CSVs, " + penv::kCpuProfilingDir + "/, " + penv::kTilingDir + "/.\n" +
-          "Exit status: the command's (128+N when it died of signal N); 2 for bad arguments, 1 when\n"
+          "Exit status: the command's (128+N when it died of signal N); " + std::to_string(kExitDumpIncomplete) +
+          " when it exited 0 but the\n"
+          "probe could not write some outputs (see the WARNING lines); 2 for bad arguments, 1 when\n"
           "it could not run.",
       "ait llm dump");
   app.formatter(std::make_shared<AliasFormatter>(kDumpAliases));
@@ -309,26 +367,39 @@ int Dump(const std::vector<std::string>& raw) {
     fs::path sub_proc_dir = fs::path(out_dir) / std::to_string(getpid());
     if (onnx) env[penv::kSubProcInfoSavePath] = sub_proc_dir.string();
     else unset.push_back(penv::kSubProcInfoSavePath);
+    const fs::path root = fs::path(out_dir) / penv::kDumpDir;
+    std::error_code ec;
+    const fs::path lost_file = fs::absolute(root / (penv::kLostOutputsFilePrefix + std::to_string(getpid()) +
+                                                    penv::kLostOutputsFileExtension), ec);
+    env[penv::kLostOutputsFile] = lost_file.string();
 
-    MakeDirs(fs::path(out_dir) / penv::kDumpDir);
-    if (type_set.count("tensor")) MakeDirs(fs::path(out_dir) / penv::kDumpDir / penv::kTensorsDir);
-    if (onnx) MakeDirs(sub_proc_dir);
+    MadeFolders folders;
+    folders.Make(root);
+    if (type_set.count("tensor")) folders.Make(root / penv::kTensorsDir);
+    if (onnx) folders.Make(sub_proc_dir);
+    fs::remove(lost_file, ec);  // an earlier ait of the same pid's, killed before it read it
     Log(LogLevel::kInfo, "probe: {} ({})", probe.path, probe.reason);
     Log(LogLevel::kInfo, "running: {}", exec);
 
     const auto since = fs::file_time_type::clock::now() - std::chrono::seconds(1);
-    const int status = RunWithProbe(argv, env, unset, probe.path);
+    int status = 0;
+    try {
+      status = RunWithProbe(argv, env, unset, probe.path);
+    } catch (const Error&) {  // the command never started: it wrote nothing
+      folders.RemoveEmpty();
+      throw;
+    }
     if (status != 0) Log(LogLevel::kWarning, "the command exited with status {}", status);
-    const fs::path root = fs::path(out_dir) / penv::kDumpDir;
     // The original skips the CPU profiling merge when it converts to ONNX (an elif); both run here.
     if (onnx) {
       PostProcessOnnx(sub_proc_dir);
-      std::error_code ec;
       fs::remove_all(sub_proc_dir, ec);
     }
     if (type_set.count("cpu_profiling")) PostProcessCpuProfiling(root, since);
-    PrintDumpSummary(root, since);
-    return status;
+    const std::vector<LostOutputs> lost = TakeLostOutputs(lost_file);
+    PrintDumpSummary(root, since, lost);
+    // The command's own failure says more than what the probe lost.
+    return status == 0 && !lost.empty() ? kExitDumpIncomplete : status;
   } catch (const UsageFailure& u) {
     std::fprintf(stderr, "ait llm dump: error: %s\n(see 'ait llm dump --help')\n", u.message.c_str());
     return kExitUsage;

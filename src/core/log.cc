@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <string>
 
+#include "ait/error.h"
+
 namespace ait {
 namespace {
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
@@ -26,7 +28,16 @@ bool LogEnabled(LogLevel level) { return level >= g_level.load(); }
 void LogLine(LogLevel level, std::string_view message) {
   const char* tag = level >= LogLevel::kError ? "error" : level >= LogLevel::kWarning ? "warning"
                     : level >= LogLevel::kInfo ? "info" : "debug";
-  std::string line = fmt::format("[{}] {}\n", tag, message);
+  // Each line made printable (PrintableText): a message may quote a file's bytes, and may
+  // itself span lines (a pair's table at debug level).
+  std::string line = fmt::format("[{}] ", tag);
+  for (size_t start = 0;;) {
+    const size_t end = message.find('\n', start);
+    line += PrintableText(message.substr(start, end == std::string_view::npos ? end : end - start));
+    line += '\n';
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 
+#include "ait/error.h"
 #include "ait/mapped_file.h"
 #include "ait/tensor_io.h"
 
@@ -14,12 +15,13 @@ namespace ait {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
+constexpr size_t kQuotedBytes = 80;  // of a header line or value quoted in a message
 
 int64_t ParseInt(std::string_view text, const std::string& path, std::string_view field) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || p != text.data() + text.size())
-    Fail(path, "header field '{}' has value '{}', expected an integer", field, text);
+    Fail(path, "header field '{}' has value '{}', expected an integer", field, Excerpt(text, kQuotedBytes));
   return v;
 }
 
@@ -51,7 +53,7 @@ class AtbBin final : public TensorFormat {
       pos = end + 1;
       size_t eq = line.find('=');
       if (eq == std::string_view::npos)
-        Fail(path, "header line '{}' has no '=': not an ATB tensor file", line.substr(0, 80));
+        Fail(path, "header line '{}' has no '=': not an ATB tensor file", Excerpt(line, kQuotedBytes));
       std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
       if (key == "$End") {
         ended = true;
@@ -78,7 +80,7 @@ class AtbBin final : public TensorFormat {
       } else if (key == "$Object.data") {
         size_t comma = value.find(',');
         if (comma == std::string_view::npos)
-          Fail(path, "header field '$Object.data' is '{}', expected 'offset,length'", value);
+          Fail(path, "header field '$Object.data' is '{}', expected 'offset,length'", Excerpt(value, kQuotedBytes));
         int64_t off = ParseInt(value.substr(0, comma), path, key);
         int64_t len = ParseInt(value.substr(comma + 1), path, key);
         if (off < 0 || len < 0) Fail(path, "header field '$Object.data' has a negative offset or length");

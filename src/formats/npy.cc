@@ -6,6 +6,7 @@
 #include <cstring>
 #include <optional>
 
+#include "ait/error.h"
 #include "ait/mapped_file.h"
 #include "ait/tensor_io.h"
 
@@ -16,16 +17,7 @@ constexpr std::string_view kMagic("\x93NUMPY", 6);
 constexpr size_t kMaxDims = 64;  // numpy 2's NPY_MAXDIMS
 constexpr size_t kAlign = 64;    // numpy's ARRAY_ALIGN
 
-// Header text for messages: at most `max` characters, control and non-ASCII bytes escaped.
-std::string Printable(std::string_view s, size_t max = 40) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : fmt::format("\\x{:02x}", c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+constexpr size_t kQuotedBytes = 40;  // of header text quoted in a message
 
 struct NpyDescr {
   DType dtype;
@@ -101,7 +93,7 @@ class HeaderParser {
         descr = ParseDescr(d);
         if (!descr)
           Fail(path_, "unsupported descr '{}' (expected one of f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1 c8 "
-                      "with a '<', '>', '|' or '=' byte order)", Printable(d));
+                      "with a '<', '>', '|' or '=' byte order)", Excerpt(d, kQuotedBytes));
       } else if (key == "fortran_order") {
         if (fortran) Duplicate(key);
         if (EatWord("True")) fortran = true;
@@ -111,7 +103,8 @@ class HeaderParser {
         if (shape) Duplicate(key);
         shape = Tuple();
       } else {
-        Fail(path_, "unexpected header key '{}' (expected 'descr', 'fortran_order' and 'shape')", Printable(key));
+        Fail(path_, "unexpected header key '{}' (expected 'descr', 'fortran_order' and 'shape')",
+             Excerpt(key, kQuotedBytes));
       }
       SkipSpace();
       if (!Eat(',')) {
@@ -147,7 +140,7 @@ class HeaderParser {
     if (!Eat(c)) Expected(what);
   }
   [[noreturn]] void Expected(std::string_view what) const {
-    std::string found = pos_ < text_.size() ? "'" + Printable(text_.substr(pos_), 20) + "'" : "the end of the header";
+    std::string found = pos_ < text_.size() ? "'" + Excerpt(text_.substr(pos_), 20) + "'" : "the end of the header";
     Fail(path_, "malformed header: expected {} at offset {}, found {}", what, pos_, found);
   }
   [[noreturn]] void Duplicate(std::string_view key) const { Fail(path_, "header has the key '{}' twice", key); }
@@ -246,7 +239,7 @@ class Npy final : public TensorFormat {
     const size_t size = file->size();
     if (size < 10 || std::string_view(base, 6) != kMagic)
       Fail(path, "not a .npy file: expected the magic \\x93NUMPY, found '{}'",
-           Printable({base, std::min<size_t>(size, 6)}));
+           std::string_view(base, std::min<size_t>(size, 6)));
     const int major = static_cast<unsigned char>(base[6]), minor = static_cast<unsigned char>(base[7]);
     if (major < 1 || major > 3 || minor != 0)
       Fail(path, "unsupported .npy format version {}.{} (expected 1.0, 2.0 or 3.0)", major, minor);

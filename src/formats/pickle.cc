@@ -71,43 +71,6 @@ std::string_view KindName(Value::Kind k) {
 
 }  // namespace
 
-bool IsUtf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = 1;
-    uint32_t min = 0;
-    if (c >= 0x80) {
-      if ((c & 0xE0) == 0xC0) len = 2, min = 0x80;
-      else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800;
-      else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000;
-      else return false;
-      if (s.size() - i < len) return false;
-      uint32_t cp = c & (0x7F >> len);
-      for (size_t k = 1; k < len; ++k) {
-        const auto d = static_cast<unsigned char>(s[i + k]);
-        if ((d & 0xC0) != 0x80) return false;
-        cp = (cp << 6) | (d & 0x3F);
-      }
-      if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
-std::string Printable(std::string_view s) {
-  const bool cut = s.size() > 200;
-  size_t n = std::min<size_t>(s.size(), 200);
-  while (cut && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // keep whole characters
-  std::string out(s.substr(0, n));
-  const bool utf8 = IsUtf8(out);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || (u >= 0x80 && !utf8)) c = '?';
-  }
-  return cut ? out + "..." : out;
-}
-
 void Unpickler::FailAt(std::string_view reason) const {
   Fail(where_, "{} (pickle byte {})", reason, op_pos_);
 }
@@ -166,7 +129,7 @@ Value* Unpickler::Resolve(std::string_view module, std::string_view name) {
     }
   }
   FailAt(fmt::format("refusing to unpickle global '{}.{}': only tensors and containers are allowed",
-                     Printable(module), Printable(name)));
+                     Quote(module), Quote(name)));
 }
 
 Value* Unpickler::PersistentLoad(Value* pid) {
@@ -183,7 +146,7 @@ Value* Unpickler::PersistentLoad(Value* pid) {
   const DType dtype = std::get<GlobalRef>(type->data).dtype;
   int64_t nbytes = 0;
   if (__builtin_mul_overflow(numel->integer(), static_cast<int64_t>(ItemSize(dtype)), &nbytes))
-    FailAt(fmt::format("storage '{}' is too large ({} elements)", Printable(key->text()), numel->integer()));
+    FailAt(fmt::format("storage '{}' is too large ({} elements)", Quote(key->text()), numel->integer()));
   Value* v = New(Value::Kind::kStorage);
   v->data = StorageRef{key->text(), dtype, nbytes};
   return v;

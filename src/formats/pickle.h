@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ait/dtype.h"
+#include "ait/error.h"
 
 namespace ait::pickle {
 
@@ -98,11 +99,9 @@ class Unpickler {
   Value none_{}, true_{Value::Kind::kBool, int64_t{1}}, false_{Value::Kind::kBool, int64_t{0}};
 };
 
-// Whether `s` is well-formed UTF-8 (no overlongs, no surrogates).
-bool IsUtf8(std::string_view s);
-// `s` cut to about 200 bytes, with control bytes (and, unless it is valid UTF-8, every
-// non-ASCII byte) replaced by '?': a hostile name made safe to quote in an error message.
-std::string Printable(std::string_view s);
+// A pickle string or an archive entry name as messages quote it: at most 200 bytes
+// (ait::Excerpt; ait::Error escapes what is not printable).
+inline std::string Quote(std::string_view s) { return Excerpt(s, 200); }
 
 // The tensors reachable from `root`, named by their path: a bare tensor is "", tuple and
 // list items are "0", "1", ..., dict entries their key, nested paths join with "."

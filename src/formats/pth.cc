@@ -18,7 +18,7 @@
 namespace ait {
 namespace {
 
-using pickle::Printable;
+using pickle::Quote;
 
 constexpr uint64_t kMaxPickleBytes = uint64_t{64} << 20;
 // Deflate cannot expand data more than ~1032:1; a larger claimed ratio is a lie.
@@ -86,7 +86,7 @@ class ZipArchive {
                  Le(pos + 20, 4), Le(pos + 24, 4), Le(pos + 42, 4)};
       ReadZip64Extra(pos + 46 + name_len, extra_len, e);
       if (!index_.emplace(e.name, entries_.size()).second)
-        Fail(path_, "zip entry '{}' appears twice", Printable(e.name));
+        Fail(path_, "zip entry '{}' appears twice", Quote(e.name));
       entries_.push_back(std::move(e));
       pos += 46 + name_len + extra_len + comment_len;
     }
@@ -124,7 +124,7 @@ class ZipArchive {
  private:
   template <typename... Args>
   [[noreturn]] void FailEntry(const ZipEntry& e, fmt::format_string<Args...> reason, Args&&... args) const {
-    Fail(path_, "zip entry '{}' {}", Printable(e.name), fmt::format(reason, std::forward<Args>(args)...));
+    Fail(path_, "zip entry '{}' {}", Quote(e.name), fmt::format(reason, std::forward<Args>(args)...));
   }
 
   void ReadZip64Extra(const std::byte* q, uint64_t len, ZipEntry& e) const {
@@ -203,7 +203,7 @@ bool IsBigEndian(const ZipArchive& zip, const std::string& top, const std::strin
   while (!order.empty() && std::isspace(static_cast<unsigned char>(order.back()))) order.pop_back();
   if (order == "little") return false;
   if (order == "big") return true;
-  Fail(path, "'byteorder' entry says '{}'; expected 'little' or 'big'", Printable(order));
+  Fail(path, "'byteorder' entry says '{}'; expected 'little' or 'big'", Quote(order));
 }
 
 // Byte-swaps every element of `unit` bytes (a complex64 swaps its two float halves).
@@ -280,22 +280,22 @@ class PthReader {
       const std::string entry_name = top_ + "/data/" + key;
       const ZipEntry* e = zip_.Find(entry_name);
       if (!e)
-        Fail(path_, "storage '{}' is missing from the archive (no entry '{}')", Printable(key), Printable(entry_name));
+        Fail(path_, "storage '{}' is missing from the archive (no entry '{}')", Quote(key), Quote(entry_name));
       if (e->size != static_cast<uint64_t>(s.nbytes))
-        Fail(path_, "storage '{}' holds {} bytes but the pickle declares {} bytes", Printable(key), e->size, s.nbytes);
+        Fail(path_, "storage '{}' holds {} bytes but the pickle declares {} bytes", Quote(key), e->size, s.nbytes);
       Bytes b = zip_.Read(*e);
       if (big_endian_ && swap_unit > 1) b = SwapBytes(b, swap_unit);
       it = storages_.emplace(key, std::make_pair(std::move(b), swap_unit)).first;
     }
     const auto& [bytes, unit] = it->second;
     if (bytes.size != static_cast<uint64_t>(s.nbytes))
-      Fail(path_, "storage '{}' is declared with two sizes ({} and {} bytes)", Printable(key), bytes.size, s.nbytes);
-    if (big_endian_ && unit != swap_unit) Fail(path_, "storage '{}' is viewed with two element sizes", Printable(key));
+      Fail(path_, "storage '{}' is declared with two sizes ({} and {} bytes)", Quote(key), bytes.size, s.nbytes);
+    if (big_endian_ && unit != swap_unit) Fail(path_, "storage '{}' is viewed with two element sizes", Quote(key));
     return bytes;
   }
 
   Tensor MakeTensor(const std::string& name, const pickle::TensorRef& ref) {
-    const std::string where = name.empty() ? path_ : fmt::format("{}: tensor '{}'", path_, Printable(name));
+    const std::string where = name.empty() ? path_ : fmt::format("{}: tensor '{}'", path_, Quote(name));
     const size_t item = ItemSize(ref.dtype);
     const int64_t numel = CheckedNumel(ref.sizes, item, where);
     const Bytes& storage = Storage(*ref.storage, ref.dtype == DType::kComplex64 ? 4 : item);
@@ -310,7 +310,7 @@ class PthReader {
     }
     if (overflow || (numel > 0 ? last >= storage_elems : ref.offset > storage_elems))
       Fail(where, "view (offset {}, sizes [{}], strides [{}]) reaches beyond its storage '{}' of {} elements",
-           ref.offset, fmt::join(ref.sizes, ", "), fmt::join(ref.strides, ", "), Printable(ref.storage->key),
+           ref.offset, fmt::join(ref.sizes, ", "), fmt::join(ref.strides, ", "), Quote(ref.storage->key),
            storage_elems);
     Tensor t;
     t.dtype = ref.dtype;

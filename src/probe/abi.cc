@@ -65,6 +65,7 @@ Dumper& Instance() {
 void FlushAtExit() {
   try {
     Instance().Flush();
+    Instance().ReportLostOutputs();
   } catch (...) {
   }
 }

@@ -127,6 +127,13 @@ Config Config::FromEnv(const EnvLookup& env, const std::string& cwd) {
   if (const char* v = env(probe_env::kCheckType)) c.overflow_check = std::strchr(v, '1') != nullptr;
   if (const char* v = env(probe_env::kExit)) c.overflow_stop = std::strcmp(v, "1") == 0;
   c.link_duplicates = IntOr(env(probe_env::kLinkDuplicates), 1) != 0;
+  if (const char* v = env(probe_env::kLostOutputsFile); v != nullptr && *v != '\0') {
+    std::string file = AbsoluteDir(v, cwd);  // normalized, with a '/' appended
+    file.pop_back();
+    if (!file.empty()) c.lost_outputs_file = file;
+  }
+  if (const int64_t bytes = IntOr(env(probe_env::kTestMinFreeBytes), -1); bytes >= 0)
+    c.min_free_bytes = static_cast<uint64_t>(bytes);
   const int64_t delay = IntOr(env(probe_env::kTestWriteDelayMs), 0);
   c.test_write_delay_ms = delay < 0 ? 0 : delay > 10000 ? 10000 : delay;
   return c;

@@ -61,6 +61,7 @@ struct Config {
   std::string root;  // out + "ait_dump/"
   std::optional<std::string> overflow_dir;  // ATB_OUTPUT_DIR as an absolute folder; unset: no report
   std::optional<std::string> sub_proc_info_dir;  // ATB_DUMP_SUB_PROC_INFO_SAVE_PATH
+  std::optional<std::string> lost_outputs_file;  // AIT_DUMP_LOST_OUTPUTS_FILE, made absolute
 
   // --- Parsed variables, each with its "unset" meaning as the default ---
   std::vector<std::string> dump_types;                     // ATB_DUMP_TYPE split on '|'
@@ -84,6 +85,10 @@ struct Config {
   // writing a file's temporary copy and renaming it, so a test can kill the process while
   // jobs are queued and a temporary file exists.
   int64_t test_write_delay_ms = 0;
+  // Tensors are skipped while the disk under {root}tensors/ has this much free or less (or
+  // less than twice the tensor): the original's rule. AIT_PROBE_TEST_MIN_FREE_BYTES (tests
+  // only) replaces it.
+  uint64_t min_free_bytes = uint64_t{2} << 30;
 };
 
 }  // namespace ait::probe

@@ -21,9 +21,6 @@ namespace ait::probe {
 
 namespace {
 
-// The original's free-space rule: keep 2 GiB free, and room for twice the tensor.
-constexpr uint64_t kMinFreeBytes = uint64_t{2} << 30;
-
 std::string Pid() { return std::to_string(::getpid()); }
 
 // `s` with control characters shown as '?', for messages.
@@ -49,6 +46,13 @@ bool Contains(const std::string& s, const char* a, const char* b) {
   return s.find(a) != std::string::npos || s.find(b) != std::string::npos;
 }
 
+// "2 GiB", "512 MiB", "1000 bytes": a byte count as messages show it, exactly.
+std::string Bytes(uint64_t n) {
+  if (n != 0 && n % (uint64_t{1} << 30) == 0) return std::to_string(n >> 30) + " GiB";
+  if (n != 0 && n % (uint64_t{1} << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  return std::to_string(n) + " bytes";
+}
+
 }  // namespace
 
 Dumper::Dumper(Config config, size_t max_queued_bytes)
@@ -68,9 +72,10 @@ bool Dumper::EnoughSpace(uint64_t size) {
   const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
   const uint64_t pending = writer_.pending_bytes();
   const uint64_t available = free_bytes > pending ? free_bytes - pending : 0;
-  if (available > kMinFreeBytes && available / 2 > size) return true;
+  if (available > config_.min_free_bytes && available / 2 > size) return true;
   errors_.Report(ErrorKind::kLowSpace, "only " + std::to_string(available >> 20) + " MiB free under '" + dir +
-                                           "': tensors are skipped while less than 2 GiB (or twice the tensor) is free");
+                                           "': tensors are skipped while less than " + Bytes(config_.min_free_bytes) +
+                                           " (or twice the tensor) is free");
   return false;
 }
 
@@ -356,7 +361,14 @@ void Dumper::ParentAfterFork() {
   mu_.unlock();
 }
 
+void Dumper::ReportLostOutputs() {
+  if (!config_.lost_outputs_file) return;
+  const std::string lines = errors_.LostOutputs();
+  if (!lines.empty()) AppendToFile(*config_.lost_outputs_file, lines, errors_);
+}
+
 void Dumper::ChildAfterFork() {
+  errors_.ForgetAfterFork();
   writer_.ChildAfterFork();
   written_mu_.unlock();
   mu_.unlock();

@@ -34,9 +34,9 @@ class Dumper {
 
   // .bin of a tensor at `{root}tensors/{file_path}` (queued: returns once the bytes are
   // copied). Skipped when the file name says in/out tensor and that part is not selected,
-  // when ATB_DEVICE_ID selects another device, when the disk has less than 2 GiB (or twice
-  // the tensor) free, when the data pointer is null, or when file_path is not a safe
-  // relative path.
+  // when ATB_DEVICE_ID selects another device, when the disk has config().min_free_bytes
+  // (2 GiB) or less free (or less than twice the tensor), when the data pointer is null, or
+  // when file_path is not a safe relative path.
   void SaveTensor(const std::string& format, const std::string& dtype, const std::string& dims, const void* data,
                   uint64_t size, const std::string& file_path);
   // Raw bytes at `{root}tiling/{file_path}` (queued).
@@ -70,6 +70,11 @@ class Dumper {
   // Writes everything queued and stops the writer thread (at exit); later outputs are
   // written synchronously.
   void Flush() { writer_.Flush(); }
+
+  // Appends errors().LostOutputs() to the file `ait llm dump` named
+  // (AIT_DUMP_LOST_OUTPUTS_FILE), when one is named and outputs were lost. At exit, after
+  // Flush, so that failed writes of the queue count.
+  void ReportLostOutputs();
 
   AsyncWriter& writer() { return writer_; }
   ErrorReporter& errors() { return errors_; }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 namespace ait::probe {
 
@@ -29,6 +30,30 @@ void WriteFd(int fd, const std::string& text) {
   }
 }
 
+// What each report of `kind` cost the dump, or nullptr for the kinds that are not a loss of
+// the dump's own (what the host passed was unusable).
+const char* LostWhat(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kLowSpace: return "tensors were not written";  // one report per tensor skipped
+    case ErrorKind::kOutOfMemory: return "tensors or tiling files were not written";
+    case ErrorKind::kCreateDir:
+    case ErrorKind::kOpen:
+    case ErrorKind::kWrite:
+    case ErrorKind::kRename: return "file writes failed";
+    case ErrorKind::kUnsafeName:
+    case ErrorKind::kBadValue:
+    case ErrorKind::kCount: return nullptr;
+  }
+  return nullptr;
+}
+
+// `text` on one line (a tab or line break would split the record).
+std::string OneLine(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  return text;
+}
+
 }  // namespace
 
 void Logger::Log(LogLevel level, const char* file, int line, const char* function, const std::string& message) const {
@@ -37,9 +62,34 @@ void Logger::Log(LogLevel level, const char* file, int line, const char* functio
                              std::to_string(line) + "][" + function + "] " + message + "\n");
 }
 
+ErrorReporter::~ErrorReporter() {
+  for (auto& first : first_) delete first.load();
+}
+
 void ErrorReporter::Report(ErrorKind kind, const std::string& message) {
   if (counts_[static_cast<int>(kind)].fetch_add(1) != 0) return;
-  WriteFd(STDERR_FILENO, "ait_probe: " + message + " (further problems of this kind are not reported)\n");
+  try {
+    delete first_[static_cast<int>(kind)].exchange(new std::string(message));
+    WriteFd(STDERR_FILENO, "ait_probe: " + message + " (further problems of this kind are not reported)\n");
+  } catch (...) {  // no memory for the message: the count still tells
+  }
+}
+
+std::string ErrorReporter::LostOutputs() const {
+  std::string lines;
+  for (int k = 0; k < static_cast<int>(ErrorKind::kCount); ++k) {
+    const char* what = LostWhat(static_cast<ErrorKind>(k));
+    const uint64_t n = counts_[k].load();
+    if (what == nullptr || n == 0) continue;
+    const std::string* first = first_[k].load();
+    lines += std::to_string(n) + "\t" + what + "\t" + (first ? OneLine(*first) : std::string("no details")) + "\n";
+  }
+  return lines;
+}
+
+void ErrorReporter::ForgetAfterFork() {
+  for (auto& count : counts_) count = 0;
+  for (auto& first : first_) delete first.exchange(nullptr);
 }
 
 std::string ErrnoText(int err) {

@@ -43,13 +43,31 @@ enum class ErrorKind {
 
 class ErrorReporter {
  public:
-  // Writes "ait_probe: <message>" to stderr the first time `kind` is reported; later
-  // reports of the same kind are only counted. Thread-safe; never throws.
+  ErrorReporter() = default;
+  ErrorReporter(const ErrorReporter&) = delete;
+  ErrorReporter& operator=(const ErrorReporter&) = delete;
+  ~ErrorReporter();
+
+  // Writes "ait_probe: <message>" to stderr the first time `kind` is reported, and keeps that
+  // message; later reports of the same kind are only counted. Thread-safe; never throws.
   void Report(ErrorKind kind, const std::string& message);
   uint64_t count(ErrorKind kind) const { return counts_[static_cast<int>(kind)].load(); }
 
+  // What this process lost, for `ait llm dump`'s summary (probe_env::kLostOutputsFile): one
+  // line per kind of problem that cost outputs and was reported, "{count}\t{what was
+  // lost}\t{its first message}\n" (e.g. "12\ttensors were not written\tonly 900 MiB free
+  // under ..."); empty when nothing was lost. Problems with what the host passed (unsafe
+  // names, bad values) are not losses of the dump's and stay on stderr only.
+  std::string LostOutputs() const;
+
+  // In a forked child: forgets the parent's reports, which the parent reports itself.
+  void ForgetAfterFork();
+
  private:
   std::atomic<uint64_t> counts_[static_cast<int>(ErrorKind::kCount)] = {};
+  // Each kind's first message, set once by the report that counted first (never locked, so
+  // fork and the writer thread need no care).
+  std::atomic<std::string*> first_[static_cast<int>(ErrorKind::kCount)] = {};
 };
 
 // strerror(err), thread-safe.

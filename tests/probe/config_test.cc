@@ -138,5 +138,21 @@ TEST(Config, SubProcessInfoFolder) {
   EXPECT_FALSE(ConfigFrom({}).sub_proc_info_dir.has_value());
 }
 
+TEST(Config, LostOutputsFileIsMadeAbsolute) {
+  EXPECT_EQ(ConfigFrom({{"AIT_DUMP_LOST_OUTPUTS_FILE", "/o/ait_dump/.lost_outputs_9.txt"}}).lost_outputs_file,
+            "/o/ait_dump/.lost_outputs_9.txt");
+  EXPECT_EQ(ConfigFrom({{"AIT_DUMP_LOST_OUTPUTS_FILE", "o/./lost.txt"}}, "/w").lost_outputs_file, "/w/o/lost.txt");
+  EXPECT_FALSE(ConfigFrom({{"AIT_DUMP_LOST_OUTPUTS_FILE", ""}}).lost_outputs_file.has_value());
+  EXPECT_FALSE(ConfigFrom({}).lost_outputs_file.has_value());
+}
+
+TEST(Config, FreeSpaceGuardIsTwoGibUnlessATestSetsIt) {
+  EXPECT_EQ(ConfigFrom({}).min_free_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(ConfigFrom({{"AIT_PROBE_TEST_MIN_FREE_BYTES", "1125899906842624"}}).min_free_bytes, uint64_t{1} << 50);
+  EXPECT_EQ(ConfigFrom({{"AIT_PROBE_TEST_MIN_FREE_BYTES", "0"}}).min_free_bytes, 0u);
+  EXPECT_EQ(ConfigFrom({{"AIT_PROBE_TEST_MIN_FREE_BYTES", "-5"}}).min_free_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(ConfigFrom({{"AIT_PROBE_TEST_MIN_FREE_BYTES", "lots"}}).min_free_bytes, uint64_t{2} << 30);
+}
+
 }  // namespace
 }  // namespace ait::probe

@@ -206,6 +206,66 @@ TEST(Dumper, AnUnwritableOutputFolderIsReportedOnceWithTheReason) {
   EXPECT_NE(err.find((dir.path() / "file").string()), std::string::npos) << err;
 }
 
+TEST(Dumper, TensorsSkippedForFreeSpaceAreCountedWithTheReasonForTheDumpSummary) {
+  TempDir dir;
+  const fs::path lost = dir.path() / "lost.txt";
+  Dumper d(DumpConfig(dir, {{"AIT_PROBE_TEST_MIN_FREE_BYTES", std::to_string(uint64_t{1} << 50)},
+                            {"AIT_DUMP_LOST_OUTPUTS_FILE", lost.string()}}));
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 3; ++i)
+    d.SaveTensor("2", "0", "1", kValues, 4, "0_1/" + std::to_string(i) + "/0_Op/after/outtensor0.bin");
+  d.SaveParam("{}", "0_1/0/0_Op/op_param.json");  // not a tensor: no free-space rule
+  d.Flush();
+  d.ReportLostOutputs();
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d.errors().count(ErrorKind::kLowSpace), 3u);
+  EXPECT_EQ(Lines(err).size(), 1u) << err;  // said once on stderr
+  EXPECT_EQ(FilesUnder(dir.path()),
+            (std::vector<std::string>{"ait_dump/tensors/0_1/0/0_Op/op_param.json", "lost.txt"}));
+  // The tensor folder does not exist yet: the free space is that of the nearest folder.
+  const std::vector<std::string> lines = Lines(ReadFile(lost));
+  ASSERT_EQ(lines.size(), 1u);
+  const std::string head = "3\ttensors were not written\tonly ";
+  const std::string tail = " MiB free under '" + dir.path().string() +
+                           "': tensors are skipped while less than 1048576 GiB (or twice the tensor) is free";
+  ASSERT_TRUE(lines[0].starts_with(head) && lines[0].ends_with(tail)) << lines[0];
+  const std::string mib = lines[0].substr(head.size(), lines[0].size() - head.size() - tail.size());
+  EXPECT_TRUE(!mib.empty() && mib.find_first_not_of("0123456789") == std::string::npos) << lines[0];
+  // Appended: a second process of the same run adds its own line.
+  d.ReportLostOutputs();
+  EXPECT_EQ(Lines(ReadFile(lost)).size(), 2u);
+}
+
+TEST(Dumper, NothingLostWritesNoLostOutputsFile) {
+  TempDir dir;
+  const fs::path lost = dir.path() / "lost.txt";
+  Dumper d(DumpConfig(dir, {{"AIT_DUMP_LOST_OUTPUTS_FILE", lost.string()}}));
+  ::testing::internal::CaptureStderr();
+  d.SaveTensor("2", "0", "1", kValues, 4, "0_1/0/0_Op/after/outtensor0.bin");
+  d.SaveTensor("2", "0", "1", nullptr, 4, "0_1/0/0_Op/after/outtensor1.bin");  // the host's fault, not a loss
+  d.Flush();
+  d.ReportLostOutputs();
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d.errors().count(ErrorKind::kBadValue), 1u);
+  EXPECT_FALSE(fs::exists(lost));
+}
+
+TEST(Dumper, FailedWritesAreLostOutputsAndAForkedChildReportsOnlyItsOwn) {
+  TempDir dir;
+  std::ofstream(dir.path() / "file") << "not a folder";
+  ErrorReporter errors;
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 2; ++i) WriteFileAtomically((dir.path() / "file/sub/x.bin").string(), "x", 1, errors);
+  errors.Report(ErrorKind::kUnsafeName, "refusing tensor path '../x'");  // the host's fault, not a loss
+  EXPECT_EQ(errors.LostOutputs(), "2\tfile writes failed\tcannot create folder '" +
+                                      (dir.path() / "file/sub").string() + "': Not a directory\n");
+  errors.ForgetAfterFork();
+  EXPECT_EQ(errors.LostOutputs(), "");
+  errors.Report(ErrorKind::kLowSpace, "only 5 MiB\tfree\n");  // kept on one line, a record of three fields
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(errors.LostOutputs(), "1\ttensors were not written\tonly 5 MiB free \n");
+}
+
 TEST(Dumper, SaveParamAndSaveTiling) {
   TempDir dir;
   Dumper d(DumpConfig(dir));

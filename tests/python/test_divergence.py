@@ -234,8 +234,13 @@ def test_summary_json_schema_and_csv_columns(ait, dumps, tmp_path):
         assert path in r.stdout
     assert s["thresholds"]["cosine_similarity"] == 0.99
     assert s["thresholds"]["relative_l2"] == pytest.approx(0.02 ** 0.5)
-    assert set(s["verdicts"]) == {"clean", "propagating", "introducing", "unscored"}
-    assert sum(s["verdicts"].values()) == len(s["operations"])
+    assert set(s["verdicts"]) == {"clean", "propagating", "introducing", "unscored", "by_token", "introducing_as"}
+    for verdict in ("clean", "propagating", "introducing", "unscored"):  # per token, adding up
+        assert sum(t[verdict] for t in s["verdicts"]["by_token"]) == s["verdicts"][verdict]
+    assert [t["token_id"] for t in s["verdicts"]["by_token"]] == ["0", "1"]
+    assert sum(s["verdicts"]["introducing_as"].values()) == s["verdicts"]["introducing"]
+    assert s["verdicts"]["introducing_as"]["root_cause_occurrences"] == sum(len(c["tokens"]) for c in s["root_causes"])
+    assert sum(s["verdicts"][v] for v in ("clean", "propagating", "introducing", "unscored")) == len(s["operations"])
     (rc,) = s["root_causes"]
     assert rc["my_name"] == "LinearOperation_1_2:MatMul" and rc["golden_name"] == rc["my_name"]
     assert rc["op_type"] == "MatMul" and rc["op_id"] == "1_2_0" and rc["layer"] == "LlamaLayer_1"

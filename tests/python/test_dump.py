@@ -184,6 +184,44 @@ def test_command_exit_status_passes_through(ait, ait_engine, tiny, tmp_path):
     assert "status 2" in r.stderr
 
 
+def test_a_command_that_cannot_start_leaves_no_folders_behind(ait, tmp_path):
+    # Nothing existed: -o and everything under it go again.
+    r = run(ait, "llm", "dump", "--exec", "/no/such/prog --flag", "-o", tmp_path / "new" / "deeper",
+            "--type", "tensor", "layer", "onnx", rc=1)
+    assert "cannot run '/no/such/prog': No such file or directory" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []
+    # What existed before stays, empty or not; only the run's own empty folders go.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "full" / "ait_dump").mkdir(parents=True)
+    (tmp_path / "full" / "ait_dump" / "keep.txt").write_text("x")
+    for out in ("empty", "full"):
+        run(ait, "llm", "dump", "--exec", "/no/such/prog", "-o", tmp_path / out, "--type", "tensor", "layer", "onnx",
+            rc=1)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "empty", "full", "full/ait_dump", "full/ait_dump/keep.txt"]
+
+
+def test_tensors_skipped_for_free_space_are_counted_in_the_summary_and_the_exit_status(ait, ait_engine, tiny,
+                                                                                      tmp_path):
+    dump(ait, ait_engine, tiny, tmp_path / "full", tokens=1)
+    written = [f for f in tensor_files(tmp_path / "full")[1] if f.endswith(".bin")]
+    assert written
+    # The guard set above any disk's free space: every tensor is skipped, op_param.json still written.
+    r = run(ait, "llm", "dump", "--exec", engine_cmd(ait_engine, tiny, tokens=1), "-o", tmp_path / "low",
+            env={"AIT_PROBE_TEST_MIN_FREE_BYTES": 1 << 60}, rc=3)
+    _, files = tensor_files(tmp_path / "low")
+    assert files and not [f for f in files if f.endswith(".bin")]
+    warnings = [line for line in r.stdout.splitlines() if line.startswith("WARNING:")]
+    assert len(warnings) == 1, r.stdout
+    assert re.fullmatch(
+        rf"WARNING: {len(written)} tensors were not written: only \d+ MiB free under "
+        rf"'{re.escape(str(tmp_path / 'low' / 'ait_dump' / 'tensors'))}': tensors are skipped while less than "
+        r"1073741824 GiB \(or twice the tensor\) is free", warnings[0]), warnings[0]
+    # The probe's record was read and removed; a dump that lost nothing says nothing.
+    assert not list((tmp_path / "low" / "ait_dump").glob(".lost_outputs_*"))
+    assert "WARNING" not in dump(ait, ait_engine, tiny, tmp_path / "again", tokens=1).stdout
+
+
 def test_bad_arguments_are_usage_errors(ait, ait_engine, tiny, tmp_path):
     cases = [(["--exec", "ls;rm", "-o", tmp_path], "';' at offset 2 is not allowed: the command runs without a shell"),
              (["--exec", "ls > x", "-o", tmp_path], "'>' at offset 3 is not allowed"),

@@ -313,6 +313,23 @@ def test_read_errors_name_the_file(core, tmp_path):
         core.io.read_tensors(tmp_path / "missing.pt")
 
 
+def test_a_random_bytes_file_raises_the_clis_reason_with_its_bytes_escaped(core, tmp_path):
+    # A terminal title sequence, BEL, NUL and invalid UTF-8 on the first line, then noise.
+    noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    path = tmp_path / "random.bin"
+    path.write_bytes(b"\x1b]0;owned\x07\x00\xc3(\xff tail\n" + noise)
+    good = tmp_path / "good.bin"
+    core.io.write_tensor(good, np.ones(4, np.float32))
+    with pytest.raises(core.AitError) as e:
+        core.io.read_tensor(path)
+    reason = f"{path}: header line '\\x1b]0;owned\\x07\\x00\\xc3(\\xff tail' has no '=': not an ATB tensor file"
+    assert str(e.value) == reason
+    cli = subprocess.run([build_program("ait"), "llm", "compare", "-gp", good, "-mp", path, "-o", tmp_path / "out"],
+                         capture_output=True, timeout=60)
+    assert cli.returncode == 1
+    assert cli.stderr.decode("ascii").splitlines() == [f"[error] {reason}"]
+
+
 # ---------------------------------------------------------------- compare against the CLI's CSV
 
 
@@ -412,7 +429,8 @@ def pair_cases():
         "nan_in_my": ("g.npy", g32, "m.bin", with_nan.astype(np.float16)),
         "inf_in_golden_nan_in_my": ("g.pth", torch.from_numpy(with_inf), "m.npy", with_nan),
         "shape_mismatch": ("g.npy", g32, "m.npy", noisy[:3]),
-        "zero_dim": ("g.npy", np.zeros((0, 3), np.float32), "m.npy", np.zeros((0, 3), np.float32)),
+        "zero_dim": ("g.npy", np.zeros((0, 3), np.float32), "m.npy", np.zeros((0, 3), np.float16)),
+        "zero_dim_other_shape": ("g.npy", np.zeros((0, 3), np.float32), "m.npy", np.zeros((0, 4), np.float32)),
         "complex": ("g.npy", sample("complex64", (2, 2)), "m.npy", sample("complex64", (2, 2))),
         "scalar": ("g.npy", np.array(3.5, np.float32), "m.pt", torch.tensor(3.25)),
     }
@@ -420,7 +438,8 @@ def pair_cases():
 
 EXPECTED_REASONS = {"nan_in_my": "my_data includes NAN or inf.",
                     "inf_in_golden_nan_in_my": "golden_data includes NAN or inf. my_data includes NAN or inf.",
-                    "shape_mismatch": "data shape doesn't match.", "zero_dim": "empty tensor (a dimension is 0).",
+                    "shape_mismatch": "data shape doesn't match.",
+                    "zero_dim_other_shape": "empty tensor (a dimension is 0).",
                     "complex": "golden_data: dtype torch.complex64 cannot be compared. "
                                "my_data: dtype torch.complex64 cannot be compared."}
 

@@ -246,6 +246,17 @@ def test_a_root_cause_on_a_paired_operation_has_no_gap(ait, torch_dump, engine_d
     assert s["root_causes"][0]["operation"] == "LinearOperation_2_9"
     assert s["root_causes"][0]["gap"] is None
     assert "the error appears between" not in r.stdout
+    # The counts add up: per token, and the introducing ones are the root cause in both tokens
+    # plus the layer around it in each.
+    assert ("First divergence (cosine similarity < 0.99 or relative L2 error > 0.1414) in execution order: token 0, "
+            "LinearOperation_2_9:outtensor0 ~ root.model.layers.1.mlp.gate_proj:output") in r.stdout
+    v = s["verdicts"]
+    assert v["introducing_as"] == {"root_cause_occurrences": 2, "holding_a_root_cause": 2, "left_out": 0}
+    assert v["introducing"] == 4
+    assert "  the 4 introducing: 2 occurrences of the root cause below, 2 operations holding one" in r.stdout
+    for t in v["by_token"]:
+        assert (f"  token {t['token_id']}: {t['clean']} clean, {t['propagating']} propagating, "
+                f"{t['introducing']} introducing, {t['unscored']} unscored") in r.stdout
 
 
 def test_fail_on_exit_statuses_and_the_json_verdict(ait, torch_dump, engine_dump, tmp_path):

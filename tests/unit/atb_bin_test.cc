@@ -111,5 +111,23 @@ TEST(AtbBin, RejectsBadInputWithTheFileAndReason) {
   ExpectReadError(dir.File("missing.bin"), "cannot open");
 }
 
+// A random-bytes file must not drive the terminal or cut the message at its first NUL.
+TEST(AtbBin, HeaderBytesInErrorsAreEscapedAndNeverCutTheMessage) {
+  TempDir dir;
+  const std::string path = dir.File("random.bin");
+  using namespace std::string_literals;
+  WriteBytes(path, "\x1b]0;owned\x07\x00\xc3(\xff tail\n$End=1\n"s + std::string(64, '\0'));
+  try {
+    ReadTensor(path);
+    FAIL() << "read a file without a header";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              path + ": header line '\\x1b]0;owned\\x07\\x00\\xc3(\\xff tail' has no '=': not an ATB tensor file");
+  }
+  // Quoted values stop after 80 bytes, and say so.
+  WriteBytes(path, "dtype=" + std::string(100, '7') + "\x1b\n$End=1\n");
+  ExpectReadError(path, "has value '" + std::string(80, '7') + "...', expected an integer");
+}
+
 }  // namespace
 }  // namespace ait

@@ -157,14 +157,15 @@ TEST(Pickle, MalformedPicklesFailCleanly) {
 }
 
 TEST(Pickle, StringsMustBeUtf8AndErrorsQuoteThemSafely) {
-  EXPECT_TRUE(pickle::IsUtf8("layers.0.\xe5\xb1\x82"));
-  EXPECT_FALSE(pickle::IsUtf8("\xc0\x80"));          // overlong NUL
-  EXPECT_FALSE(pickle::IsUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(pickle::IsUtf8("\xe5\xb1"));          // cut short
+  EXPECT_TRUE(IsUtf8("layers.0.\xe5\xb1\x82"));
+  EXPECT_FALSE(IsUtf8("\xc0\x80"));          // overlong NUL
+  EXPECT_FALSE(IsUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsUtf8("\xe5\xb1"));          // cut short
   EXPECT_NE(ErrorOf(Pickle(Str("a\xff"))).find("not valid UTF-8"), std::string::npos);
-  EXPECT_EQ(pickle::Printable("\xe5\xb1\x82\n"), "\xe5\xb1\x82?");
-  EXPECT_EQ(pickle::Printable("a\xff"), "a?");
-  EXPECT_EQ(pickle::Printable(std::string(199, 'x') + "\xe5\xb1\x82"), std::string(199, 'x') + "...");
+  // Quoted names are cut to 200 bytes, at a character boundary, and escaped by ait::Error.
+  EXPECT_EQ(pickle::Quote(std::string(199, 'x') + "\xe5\xb1\x82"), std::string(199, 'x') + "...");
+  const std::string err = ErrorOf(Pickle(Global("os\x1b[2J", "system")));
+  EXPECT_NE(err.find("refusing to unpickle global 'os\\x1b[2J.system'"), std::string::npos) << err;
 }
 
 TEST(Pickle, SelfReferenceAndExponentialSharingAreBounded) {

@@ -437,6 +437,13 @@ std::string Num(std::optional<double> v, const char* spec) {
 
 double DistanceThreshold(double cosine_threshold) { return std::sqrt(std::max(0.0, 2.0 * (1.0 - cosine_threshold))); }
 
+double RelativeL2(const PairMetrics& m) {
+  const double v = std::sqrt(std::max(0.0, m.relative_euclidean_distance));
+  return std::isfinite(v) ? v : std::numeric_limits<double>::max();
+}
+
+double PairDistance(const PairMetrics& m) { return std::max(DistanceThreshold(m.cosine_similarity), RelativeL2(m)); }
+
 TensorScore ScoreTensor(const CompareRow& row) {
   TensorScore t;
   if (IsInt8(row.golden) != IsInt8(row.my)) {
@@ -452,9 +459,8 @@ TensorScore ScoreTensor(const CompareRow& row) {
     t.state = TensorScore::State::kScored;
     t.cosine = m.cosine_similarity;
     t.max_relative_error = m.max_relative_error;
-    t.relative_l2 = std::sqrt(std::max(0.0, m.relative_euclidean_distance));
-    if (!std::isfinite(t.relative_l2)) t.relative_l2 = std::numeric_limits<double>::max();
-    t.distance = std::max(std::sqrt(std::max(0.0, 2.0 * (1.0 - t.cosine))), t.relative_l2);
+    t.relative_l2 = RelativeL2(m);
+    t.distance = PairDistance(m);
     if (IsExact(row.golden) && IsExact(row.my) && (m.cosine_similarity != 1.0 || !Identical(row)))
       t.distance = std::numeric_limits<double>::infinity();
     return t;
@@ -606,11 +612,14 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     }
     seen_off |= out_off;
     seen_nonfinite |= out_nonfinite;
+    if (report.by_token.empty() || report.by_token.back().token_id != ops[i].token_id)
+      report.by_token.push_back({ops[i].token_id});
+    DivergenceReport::TokenCounts& token = report.by_token.back();
     switch (d.verdict) {
-      case Verdict::kClean: ++report.clean; break;
-      case Verdict::kPropagating: ++report.propagating; break;
-      case Verdict::kIntroducing: ++report.introducing; break;
-      case Verdict::kUnscored: ++report.unscored; break;
+      case Verdict::kClean: ++report.clean, ++token.clean; break;
+      case Verdict::kPropagating: ++report.propagating, ++token.propagating; break;
+      case Verdict::kIntroducing: ++report.introducing, ++token.introducing; break;
+      case Verdict::kUnscored: ++report.unscored, ++token.unscored; break;
     }
   }
 
@@ -627,7 +636,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   std::unordered_map<std::string, size_t> cause_of;  // operation identity -> index in `all`
   std::vector<RootCause> all;
   for (size_t i : introducing) {
-    if (inner[ops[i].token_id].HasInside(ops[i])) continue;
+    if (inner[ops[i].token_id].HasInside(ops[i])) {
+      ++report.introducing_holding;
+      continue;
+    }
     std::string key = ops[i].my_name + '\n' + ops[i].op_id + '\n' + ops[i].golden_name;
     auto [it, added] = cause_of.try_emplace(key, all.size());
     if (added) all.push_back({i, {}, {}});
@@ -638,8 +650,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   }
   if (all.size() > options.max_root_causes) {
     report.root_causes_left_out = all.size() - options.max_root_causes;
+    for (size_t k = options.max_root_causes; k < all.size(); ++k) report.introducing_left_out += all[k].occurrences.size();
     all.resize(options.max_root_causes);
   }
+  for (const RootCause& rc : all) report.introducing_listed += rc.occurrences.size();
   for (RootCause& rc : all) {
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
     if (!ops[rc.op].leaf) rc.gap = FindGap(pairing, rc.op, report, rows, row_of, options);
@@ -710,6 +724,8 @@ std::string DescribeGap(const OpPairing& ops, const ErrorGap& gap) {
   return out;
 }
 
+namespace {
+
 // The top error contributors on one line each (at most 3 here; the JSON has them all).
 std::string FormatContributors(const OpPairing& pairing, const DivergenceReport& r) {
   if (r.contributors.empty()) return "";
@@ -725,12 +741,36 @@ std::string FormatContributors(const OpPairing& pairing, const DivergenceReport&
   return out;
 }
 
-std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
+std::string FormatVerdictCounts(const DivergenceReport& r) {
+  auto counts = [](size_t clean, size_t propagating, size_t introducing, size_t unscored) {
+    return fmt::format("{} clean, {} propagating, {} introducing, {} unscored", clean, propagating, introducing, unscored);
+  };
   std::string out = fmt::format(
-      "Root cause analysis: {} operations: {} clean, {} propagating, {} introducing, {} unscored "
-      "(off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf; noise floor: {}).\n",
-      r.ops.size(), r.clean, r.propagating, r.introducing, r.unscored, r.cosine_threshold, r.distance_threshold,
-      r.floor);
+      "Root cause analysis: {} operation{}{}: {} (off = cosine < {} or relative L2 error > {:.4g}, or NaN/inf; noise "
+      "floor: {}).\n",
+      r.ops.size(), r.ops.size() == 1 ? "" : "s",
+      r.by_token.size() > 1 ? fmt::format(" over {} tokens", r.by_token.size()) : "",
+      counts(r.clean, r.propagating, r.introducing, r.unscored), r.cosine_threshold, r.distance_threshold, r.floor);
+  if (r.by_token.size() > 1)
+    for (const auto& t : r.by_token)
+      out += fmt::format("  token {}: {}\n", t.token_id, counts(t.clean, t.propagating, t.introducing, t.unscored));
+  if (r.introducing > r.introducing_listed) {
+    out += fmt::format("  the {} introducing: {} occurrence{} of the root cause{} below", r.introducing,
+                       r.introducing_listed, r.introducing_listed == 1 ? "" : "s", r.root_causes.size() == 1 ? "" : "s");
+    if (r.introducing_holding)
+      out += fmt::format(", {} operation{} holding one (a layer around it)", r.introducing_holding,
+                         r.introducing_holding == 1 ? "" : "s");
+    if (r.introducing_left_out)
+      out += fmt::format(", {} of the candidates left out", r.introducing_left_out);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
+  std::string out = FormatVerdictCounts(r);
   if (r.root_causes.empty()) {
     out += NoRootCauseReason(r) + "\n";
     out += FormatContributors(pairing, r);

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <map>
 
+#include "ait/divergence.h"
 #include "ait/error.h"
 #include "ait/mapped_file.h"
 
@@ -170,6 +171,7 @@ CompareSummary Summarize(const std::vector<CompareRow>& rows, double threshold, 
   CompareSummary s;
   s.pairs = rows.size();
   s.threshold = threshold;
+  const double distance_threshold = DistanceThreshold(threshold);
   std::map<std::string, size_t> reasons;
   std::vector<size_t> scored;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -181,13 +183,13 @@ CompareSummary Summarize(const std::vector<CompareRow>& rows, double threshold, 
     }
     ++s.compared;
     scored.push_back(i);
-    if (!s.first_divergent && r.metrics->cosine_similarity < threshold) s.first_divergent = i;
+    if (!s.first_divergent && PairDistance(*r.metrics) > distance_threshold) s.first_divergent = i;
   }
   s.fail_reasons.assign(reasons.begin(), reasons.end());
   std::stable_sort(s.fail_reasons.begin(), s.fail_reasons.end(),
                    [](const auto& a, const auto& b) { return a.second > b.second; });
   std::stable_sort(scored.begin(), scored.end(), [&](size_t a, size_t b) {
-    return rows[a].metrics->cosine_similarity < rows[b].metrics->cosine_similarity;
+    return PairDistance(*rows[a].metrics) > PairDistance(*rows[b].metrics);
   });
   scored.resize(std::min(scored.size(), worst_count));
   s.worst = std::move(scored);
@@ -206,23 +208,27 @@ std::string FormatSummary(const CompareSummary& s, const std::vector<CompareRow>
   }
   if (s.fail_reasons.size() > shown_reasons)
     out += fmt::format("  ... and {} other reasons (see cmp_fail_reason in the CSV)\n", s.fail_reasons.size() - shown_reasons);
+  const std::string off = fmt::format("cosine similarity < {} or relative L2 error > {:.4g}", s.threshold,
+                                      DistanceThreshold(s.threshold));
   if (!s.worst.empty()) {
-    out += "Lowest cosine similarity:\n";
-    out += fmt::format("  {:>5}  {:>14}  {:>12}  {}\n", "token", "cosine_sim", "max_rel_err", "pair");
+    out += "Farthest pairs (distance = max(sqrt(2 (1 - cosine)), relative L2 error)):\n";
+    out += fmt::format("  {:>5}  {:>14}  {:>10}  {:>12}  {}\n", "token", "cosine_sim", "rel_l2", "max_rel_err", "pair");
     for (size_t i : s.worst) {
       const CompareRow& r = rows[i];
-      out += fmt::format("  {:>5}  {:>14.10f}  {:>12.4e}  {}\n", r.pair.token_id, r.metrics->cosine_similarity,
-                         r.metrics->max_relative_error, r.pair.label);
+      out += fmt::format("  {:>5}  {:>14.10f}  {:>10.4g}  {:>12.4e}  {}\n", r.pair.token_id,
+                         r.metrics->cosine_similarity, RelativeL2(*r.metrics), r.metrics->max_relative_error,
+                         r.pair.label);
     }
   }
   if (s.first_divergent) {
     const CompareRow& r = rows[*s.first_divergent];
-    out += fmt::format("First divergence (cosine similarity < {}) in execution order: token {}, {}\n", s.threshold,
-                       r.pair.token_id, r.pair.label);
-    out += fmt::format("  cosine_similarity {:.10f}, max_relative_error {:.4e}, max_absolute_error {:.4e}\n",
-                       r.metrics->cosine_similarity, r.metrics->max_relative_error, r.metrics->max_absolute_error);
+    out += fmt::format("First divergence ({}) in execution order: token {}, {}\n", off, r.pair.token_id, r.pair.label);
+    out += fmt::format("  cosine_similarity {:.10f}, relative_l2 {:.4g}, max_relative_error {:.4e}, max_absolute_error "
+                       "{:.4e}\n",
+                       r.metrics->cosine_similarity, RelativeL2(*r.metrics), r.metrics->max_relative_error,
+                       r.metrics->max_absolute_error);
   } else if (s.compared) {
-    out += fmt::format("No pair falls below cosine similarity {}.\n", s.threshold);
+    out += fmt::format("No pair is off ({}).\n", off);
   }
   return out;
 }

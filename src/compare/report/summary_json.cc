@@ -127,6 +127,13 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
                                 {"input_distance", JsonNumber(r.ops[i].inputs.distance)},
                                 {"output_distance", JsonNumber(r.ops[i].outputs.distance)}});
   }
+  json by_token = json::array();
+  for (const auto& t : r.by_token)
+    by_token.push_back(json{{"token_id", t.token_id},
+                            {"clean", t.clean},
+                            {"propagating", t.propagating},
+                            {"introducing", t.introducing},
+                            {"unscored", t.unscored}});
   json op_rows = json::array();
   for (size_t i = 0; i < ops.ops.size(); ++i) op_rows.push_back(OpJson(i, ops.ops[i], r.ops[i]));
   json reasons = json::array();
@@ -149,7 +156,11 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
       {"verdicts", json{{"clean", r.clean},
                         {"propagating", r.propagating},
                         {"introducing", r.introducing},
-                        {"unscored", r.unscored}}},
+                        {"unscored", r.unscored},
+                        {"by_token", by_token},
+                        {"introducing_as", json{{"root_cause_occurrences", r.introducing_listed},
+                                                {"holding_a_root_cause", r.introducing_holding},
+                                                {"left_out", r.introducing_left_out}}}}},
       {"root_causes", causes},
       {"root_causes_left_out", r.root_causes_left_out},
       {"contributors", contributors},
