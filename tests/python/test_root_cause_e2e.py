@@ -305,3 +305,28 @@ def test_self_compare_is_clean_and_an_unreadable_tensor_is_unscored(ait, engine_
     (op,) = [o for o in s["operations"] if o["my_name"] == "LinearOperation_2_9" and o["token_id"] == "0"]
     assert op["verdict"] == "unscored", op
     assert s["verdict"] == {"fail_on": ["failed"], "conditions": ["failed"], "exit_status": 6}
+
+
+def test_a_small_fault_without_counterpart_deep_in_the_small_preset_is_found_by_its_jump(ait, ait_engine, tmp_path):
+    """In the small preset's last layer, noise of 5 % on ATB's Rope barely moves the layer's output
+    (the residual stream dilutes it), but o_proj's input jumps past everything paired before it
+    in the layer, by far more than the same input does in the other layers: the layer is named,
+    by that jump, with Rope in its gap."""
+    model = tmp_path / "small"
+    run_checked(ait_engine, "init", "--preset", "small", "--seed", 7, "--out", model)
+    run_checked(PY, HF_LLAMA, "run", "--model", model, "--input-ids", PROMPT, "--max-new-tokens", TOKENS,
+                "--dump-path", tmp_path / "golden", "--token-range", "0,1", env={"PYTHONPATH": BUILD / "python"},
+                timeout=300)
+    cmd = (f"{ait_engine} run --model {model} --input-ids {PROMPT} --max-new-tokens {TOKENS} --dtype fp16 "
+           "--perturb RopeOperation_8_4=noise:0.05")
+    run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "layer", "tensor", "-er", "0,1", "-o",
+                tmp_path / "my", timeout=300)
+    r, s, _ = compare(ait, only_dir(tmp_path / "golden", "ait_dump/torch_tensors/cpu_*"),
+                      only_dir(tmp_path / "my", "ait_dump/tensors/0_*"), tmp_path / "out")
+    first = s["root_causes"][0]
+    assert first["my_name"] == "LlamaLayer_8", r.stdout
+    assert first["cause"] == "outlier"
+    assert first["why"].startswith("LinearOperation_8_6:intensor0 ~ root.model.layers.7.self_attn.o_proj:input_0 "
+                                   "jumps to distance"), first["why"]
+    assert first["evidence"]["output_relative_l2"] < 0.1414  # the layer's output alone is within threshold
+    assert "RopeOperation_8_4" in [b["my_name"] for b in first["gap"]["between"]]

@@ -2,6 +2,7 @@
 #include "ait/divergence.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -349,6 +350,79 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
   }
 }
 
+// A name with every run of digits replaced by '#': the same position in every layer
+// ("root.model.layers.#.self_attn.o_proj").
+std::string LayerInvariant(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (std::isdigit(static_cast<unsigned char>(name[i]))) {
+      if (out.empty() || out.back() != '#') out += '#';
+    } else {
+      out += name[i];
+    }
+  }
+  return out;
+}
+
+// An input of an operation inside a graph (a layer) that carries more error than every paired
+// tensor before it in that graph: what my operations without a golden counterpart between them
+// added (ATB's Rope and SelfAttention before o_proj's input, where the golden does attention in
+// a module's code). Its local error is the distance beyond the largest one before it.
+struct SpanJump {
+  size_t op = 0, input = 0;  // ops[op].inputs[input]
+  double before = 0, distance = 0;
+  std::optional<double> expected;  // the most that is normal, from the same input in other layers
+};
+
+// Per operation with inner operations, the inputs of its inner leaves in execution order (each
+// input judged by its innermost graph), with the largest distance before each; then, per
+// input's layer-invariant position, the type floor's bound over the other layers and tokens.
+std::vector<std::vector<SpanJump>> FindSpanJumps(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& d,
+                                                 const std::vector<CompareRow>& rows,
+                                                 const std::unordered_map<std::string, size_t>& row_of,
+                                                 const DivergenceOptions& o) {
+  std::vector<std::vector<SpanJump>> spans(ops.size());
+  std::vector<char> taken(ops.size(), 0);  // a leaf already judged by an inner graph
+  auto distance = [&](const TensorPair& p) -> std::optional<double> {
+    auto it = row_of.find(PathKey(p));
+    if (it == row_of.end()) return std::nullopt;
+    const TensorScore t = ScoreTensor(rows[it->second]);
+    if (t.state != TensorScore::State::kScored || !std::isfinite(t.distance)) return std::nullopt;
+    return t.distance;
+  };
+  std::unordered_map<std::string, ErrorSample> by_position;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].leaf || !d[i].inputs.scored || d[i].inputs.nonfinite || !d[i].inputs.distance) continue;
+    std::vector<size_t> leaves;
+    for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
+      if (ops[j].leaf && !taken[j]) leaves.push_back(j);
+    std::reverse(leaves.begin(), leaves.end());
+    double before = *d[i].inputs.distance;
+    for (size_t j : leaves) {
+      taken[j] = 1;
+      double seen = before;
+      for (size_t k = 0; k < ops[j].inputs.size(); ++k) {
+        const std::optional<double> v = distance(ops[j].inputs[k]);
+        if (!v) continue;
+        spans[i].push_back({j, k, before, *v, std::nullopt});
+        by_position[LayerInvariant(ops[j].golden_name) + ':' + std::to_string(k)].Add(
+            Identity(ops[j]), before, std::max(0.0, *v - before));
+        seen = std::max(seen, *v);
+      }
+      for (const TensorPair& p : ops[j].outputs)
+        if (const auto v = distance(p)) seen = std::max(seen, *v);
+      before = seen;
+    }
+  }
+  for (auto& [position, sample] : by_position) sample.Finish();
+  for (auto& graph : spans)
+    for (SpanJump& span : graph)
+      if (span.distance > span.before)
+        span.expected = by_position[LayerInvariant(ops[span.op].golden_name) + ':' + std::to_string(span.input)]
+                            .Bound(Identity(ops[span.op]), span.before, o);
+  return spans;
+}
+
 // The floor as reports name it: the zero floor's extent, then "peer" and "per type" where
 // operations were judged against them.
 std::string DescribeFloor(const ZeroFloor& zero, const std::vector<OpDivergence>& d) {
@@ -516,6 +590,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   }
   SetExpectedLocalErrors(ops, floor, options, peer, report.ops);
   report.floor = DescribeFloor(floor, report.ops);
+  const std::vector<std::vector<SpanJump>> spans = FindSpanJumps(ops, report.ops, rows, row_of, options);
   bool seen_off = false, seen_nonfinite = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     OpDivergence& d = report.ops[i];
@@ -541,11 +616,35 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       }
       return false;
     };
-    const bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&
-                         *d.local_error > *d.expected_local_error &&
-                         *out.distance > options.outlier_jump * in.distance.value_or(0) &&
-                         (ops[i].leaf || !inner_accounts());
+    bool outlier = !floor_zero && !in_off && d.local_error && d.expected_local_error &&
+                   *d.local_error > *d.expected_local_error &&
+                   *out.distance > options.outlier_jump * in.distance.value_or(0) &&
+                   (ops[i].leaf || !inner_accounts());
+    // Inside a graph, the input of an inner operation that jumps past what every paired tensor
+    // before it carried, by more than the same input does in other layers: what the inner
+    // operations without a golden counterpart added (the layer's output may dilute it).
+    const SpanJump* jump = nullptr;
+    if (!outlier && !floor_zero && !in_off && !ops[i].leaf && out.nonfinite == 0) {
+      for (const SpanJump& span : spans[i]) {
+        const double least = std::max(kIdentical, options.rounding_units * out.unit_roundoff);
+        if (span.expected && span.distance - span.before > std::max(*span.expected, least) &&
+            span.distance > options.outlier_jump * span.before) {
+          jump = &span;
+          break;
+        }
+      }
+      outlier = jump && !inner_accounts();
+    }
     auto introduce_outlier = [&] {
+      if (jump) {
+        const TensorPair& p = ops[jump->op].inputs[jump->input];
+        introduce("outlier", fmt::format("{} jumps to distance {:.3g} from at most {:.3g} before it in this graph: {:.1f} "
+                                         "x the most that is normal there ({:.3g}, from the same input in other "
+                                         "layers and tokens)",
+                                         p.label, jump->distance, jump->before,
+                                         (jump->distance - jump->before) / *jump->expected, *jump->expected));
+        return;
+      }
       introduce("outlier", fmt::format("local error {:.3g} (input distance {:.3g} -> output {:.3g}) is {:.1f} x the "
                                        "most that is normal here ({:.3g}, from {})",
                                        *d.local_error, in.distance.value_or(0), *out.distance,
