@@ -63,6 +63,36 @@ std::string AliasFormatter::make_option_name(const CLI::Option* opt, bool positi
   return name;
 }
 
+std::string WrapText(const std::string& text, size_t width) {
+  std::string out;
+  size_t line = 0;  // characters on the current output line
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find_first_of(" \n", start), text.size());
+    const std::string_view word(text.data() + start, end - start);
+    if (line > 0 && line + 1 + word.size() > width) {
+      out += '\n';
+      line = 0;
+    } else if (line > 0) {
+      out += ' ';
+      ++line;
+    }
+    out += word;
+    line += word.size();
+    if (end < text.size() && text[end] == '\n') {
+      out += '\n';
+      line = 0;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string AliasFormatter::make_option_desc(const CLI::Option* opt) const {
+  const size_t column = get_column_width();
+  return WrapText(CLI::Formatter::make_option_desc(opt), kHelpWidth > column + 20 ? kHelpWidth - column : 20);
+}
+
 int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases) {
   std::vector<std::string> long_options;
   for (const CLI::Option* opt : app.get_options())

@@ -33,10 +33,18 @@ int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vec
 CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, double hi);
 
 // A CLI11 help formatter that shows "-gp, --golden-path" for aliased options.
+// Columns --help fits its option descriptions into.
+inline constexpr size_t kHelpWidth = 100;
+
+// `text` with its lines broken at spaces so that none exceeds `width` (a longer word stays whole).
+std::string WrapText(const std::string& text, size_t width);
+
 class AliasFormatter : public CLI::Formatter {
  public:
   explicit AliasFormatter(std::vector<OptionAlias> aliases) : aliases_(std::move(aliases)) {}
   std::string make_option_name(const CLI::Option* opt, bool positional) const override;
+  // The description wrapped at word boundaries to fit kHelpWidth beside the name column.
+  std::string make_option_desc(const CLI::Option* opt) const override;
 
  private:
   std::vector<OptionAlias> aliases_;

@@ -17,13 +17,16 @@ constexpr const char* kUsage =
     "commands:\n"
     "  compare (cc)   pair the tensors of a golden and a 'my' dump (or two files), score every\n"
     "                 pair (cosine similarity, relative/absolute error, KL divergence, ...),\n"
-    "                 write a CSV report and name the first diverging pair\n"
+    "                 write CSV, JSON and HTML reports and name the operation where the\n"
+    "                 error is born (the root cause)\n"
     "  dump (dd)      run a command with the ATB probe preloaded; dump tensors, topology,\n"
     "                 operation/kernel IO and CPU profiling to OUTPUT/ait_dump/\n"
     "  errcheck (ee)  run a command with the probe in overflow-check mode; report (or stop at)\n"
     "                 every kernel whose output holds an inf or a NaN\n"
     "  onnx           convert ATB topology JSON files (an ait_dump's layer/ and model/) to\n"
     "                 ONNX models for Netron, at a chosen nesting level\n"
+    "  opcheck        planned, not built yet: each operation checked on its own inputs\n"
+    "                 against a float64 reference\n"
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
