@@ -59,6 +59,9 @@ struct DivergenceOptions {
 struct PeerFloor {
   std::vector<std::optional<double>> local_error;  // parallel to OpPairing::ops
   double leaf_median = 0;                          // median local error of the peer's leaf operations
+  // The same for the inputs of inner operations inside a graph (DivergenceReport::spans): the
+  // peer's span error of the input with that golden name, token and index, by op and input.
+  std::vector<std::vector<std::optional<double>>> span_error;  // [op][input], where it has one
 };
 
 
@@ -149,6 +152,15 @@ struct ErrorGap {
   std::vector<size_t> between;  // indices into OpPairing::my_unpaired
 };
 
+// An input of an operation inside a graph (a layer), with the largest distance of every paired
+// tensor before it in that graph (its inputs first): past that, what my operations without a
+// golden counterpart between them added (ATB's Rope and SelfAttention before o_proj's input).
+// Its span error is max(0, distance - before).
+struct SpanInput {
+  size_t graph = 0, op = 0, input = 0;  // ops[op].inputs[input], inside ops[graph]
+  double before = 0, distance = 0;
+};
+
 struct RootCause {
   size_t op = 0;                     // index into OpPairing::ops of its first occurrence
   std::vector<size_t> occurrences;   // every token's occurrence, first token first
@@ -181,6 +193,8 @@ struct DivergenceReport {
   // listed root causes, operations holding an introducing one (its layer), and occurrences of
   // root causes beyond max_root_causes.
   size_t introducing_listed = 0, introducing_holding = 0, introducing_left_out = 0;
+  // Every scored input of an inner leaf operation, each judged in its innermost graph.
+  std::vector<SpanInput> spans;
 };
 
 // The analysis. `rows` must hold a row for each tensor pair of `ops` (matched by golden and my

@@ -307,26 +307,59 @@ def test_self_compare_is_clean_and_an_unreadable_tensor_is_unscored(ait, engine_
     assert s["verdict"] == {"fail_on": ["failed"], "conditions": ["failed"], "exit_status": 6}
 
 
-def test_a_small_fault_without_counterpart_deep_in_the_small_preset_is_found_by_its_jump(ait, ait_engine, tmp_path):
+@pytest.fixture(scope="module")
+def small(ait, ait_engine, tmp_path_factory):
+    """The small preset (8 layers): its checkpoint, the HF golden in fp32 and fp16 (the peer), and
+    engine fp16 runs with a fault."""
+    root = tmp_path_factory.mktemp("small")
+    model = root / "model"
+    run_checked(ait_engine, "init", "--preset", "small", "--seed", 7, "--out", model)
+    made = {}
+
+    def hf(dtype):
+        if dtype not in made:
+            run_checked(PY, HF_LLAMA, "run", "--model", model, "--input-ids", PROMPT, "--max-new-tokens", TOKENS,
+                        "--dtype", dtype, "--dump-path", root / f"hf_{dtype}", "--token-range", "0,1",
+                        env={"PYTHONPATH": BUILD / "python"}, timeout=300)
+            made[dtype] = only_dir(root / f"hf_{dtype}", "ait_dump/torch_tensors/cpu_*")
+        return made[dtype]
+
+    def engine(fault):
+        if fault not in made:
+            out = root / re.sub(r"[^A-Za-z0-9]+", "_", fault)
+            cmd = (f"{ait_engine} run --model {model} --input-ids {PROMPT} --max-new-tokens {TOKENS} --dtype fp16 "
+                   f"--perturb {fault}")
+            run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "layer", "tensor", "-er", "0,1", "-o",
+                        out, timeout=300)
+            made[fault] = only_dir(out, "ait_dump/tensors/0_*")
+        return made[fault]
+
+    return hf, engine
+
+
+def test_a_small_fault_without_counterpart_deep_in_the_small_preset_is_found_by_its_jump(ait, small, tmp_path):
     """In the small preset's last layer, noise of 5 % on ATB's Rope barely moves the layer's output
     (the residual stream dilutes it), but o_proj's input jumps past everything paired before it
     in the layer, by far more than the same input does in the other layers: the layer is named,
     by that jump, with Rope in its gap."""
-    model = tmp_path / "small"
-    run_checked(ait_engine, "init", "--preset", "small", "--seed", 7, "--out", model)
-    run_checked(PY, HF_LLAMA, "run", "--model", model, "--input-ids", PROMPT, "--max-new-tokens", TOKENS,
-                "--dump-path", tmp_path / "golden", "--token-range", "0,1", env={"PYTHONPATH": BUILD / "python"},
-                timeout=300)
-    cmd = (f"{ait_engine} run --model {model} --input-ids {PROMPT} --max-new-tokens {TOKENS} --dtype fp16 "
-           "--perturb RopeOperation_8_4=noise:0.05")
-    run_checked(ait, "llm", "dump", "--exec", cmd, "--type", "model", "layer", "tensor", "-er", "0,1", "-o",
-                tmp_path / "my", timeout=300)
-    r, s, _ = compare(ait, only_dir(tmp_path / "golden", "ait_dump/torch_tensors/cpu_*"),
-                      only_dir(tmp_path / "my", "ait_dump/tensors/0_*"), tmp_path / "out")
+    hf, engine = small
+    r, s, _ = compare(ait, hf("fp32"), engine("RopeOperation_8_4=noise:0.05"), tmp_path)
     first = s["root_causes"][0]
     assert first["my_name"] == "LlamaLayer_8", r.stdout
     assert first["cause"] == "outlier"
     assert first["why"].startswith("LinearOperation_8_6:intensor0 ~ root.model.layers.7.self_attn.o_proj:input_0 "
                                    "jumps to distance"), first["why"]
+    assert first["why"].endswith("from the same input in other layers and tokens)"), first["why"]
     assert first["evidence"]["output_relative_l2"] < 0.1414  # the layer's output alone is within threshold
     assert "RopeOperation_8_4" in [b["my_name"] for b in first["gap"]["between"]]
+
+
+def test_with_the_hf_fp16_peer_the_jump_is_judged_against_the_peers_same_input(ait, small, tmp_path):
+    hf, engine = small
+    r, s, _ = compare(ait, hf("fp32"), engine("RopeOperation_8_4=noise:0.05"), tmp_path, "--peer-path", hf("fp16"))
+    first = s["root_causes"][0]
+    assert first["my_name"] == "LlamaLayer_8", r.stdout
+    assert "o_proj:input_0 jumps to distance" in first["why"] and "from the peer's same input" in first["why"], \
+        first["why"]
+    assert "RopeOperation_8_4" in [b["my_name"] for b in first["gap"]["between"]]
+    assert s["thresholds"]["noise_floor"] == "peer"

@@ -364,24 +364,12 @@ std::string LayerInvariant(const std::string& name) {
   return out;
 }
 
-// An input of an operation inside a graph (a layer) that carries more error than every paired
-// tensor before it in that graph: what my operations without a golden counterpart between them
-// added (ATB's Rope and SelfAttention before o_proj's input, where the golden does attention in
-// a module's code). Its local error is the distance beyond the largest one before it.
-struct SpanJump {
-  size_t op = 0, input = 0;  // ops[op].inputs[input]
-  double before = 0, distance = 0;
-  std::optional<double> expected;  // the most that is normal, from the same input in other layers
-};
-
-// Per operation with inner operations, the inputs of its inner leaves in execution order (each
-// input judged by its innermost graph), with the largest distance before each; then, per
-// input's layer-invariant position, the type floor's bound over the other layers and tokens.
-std::vector<std::vector<SpanJump>> FindSpanJumps(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& d,
-                                                 const std::vector<CompareRow>& rows,
-                                                 const std::unordered_map<std::string, size_t>& row_of,
-                                                 const DivergenceOptions& o) {
-  std::vector<std::vector<SpanJump>> spans(ops.size());
+// Every scored input of the inner leaves of each operation holding others, in execution
+// order, with the largest distance before it in its innermost graph (SpanInput).
+std::vector<SpanInput> FindSpanInputs(const std::vector<OpPair>& ops, const std::vector<OpDivergence>& d,
+                                      const std::vector<CompareRow>& rows,
+                                      const std::unordered_map<std::string, size_t>& row_of) {
+  std::vector<SpanInput> spans;
   std::vector<char> taken(ops.size(), 0);  // a leaf already judged by an inner graph
   auto distance = [&](const TensorPair& p) -> std::optional<double> {
     auto it = row_of.find(PathKey(p));
@@ -390,7 +378,6 @@ std::vector<std::vector<SpanJump>> FindSpanJumps(const std::vector<OpPair>& ops,
     if (t.state != TensorScore::State::kScored || !std::isfinite(t.distance)) return std::nullopt;
     return t.distance;
   };
-  std::unordered_map<std::string, ErrorSample> by_position;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].leaf || !d[i].inputs.scored || d[i].inputs.nonfinite || !d[i].inputs.distance) continue;
     std::vector<size_t> leaves;
@@ -404,9 +391,7 @@ std::vector<std::vector<SpanJump>> FindSpanJumps(const std::vector<OpPair>& ops,
       for (size_t k = 0; k < ops[j].inputs.size(); ++k) {
         const std::optional<double> v = distance(ops[j].inputs[k]);
         if (!v) continue;
-        spans[i].push_back({j, k, before, *v, std::nullopt});
-        by_position[LayerInvariant(ops[j].golden_name) + ':' + std::to_string(k)].Add(
-            Identity(ops[j]), before, std::max(0.0, *v - before));
+        spans.push_back({i, j, k, before, *v});
         seen = std::max(seen, *v);
       }
       for (const TensorPair& p : ops[j].outputs)
@@ -414,13 +399,39 @@ std::vector<std::vector<SpanJump>> FindSpanJumps(const std::vector<OpPair>& ops,
       before = seen;
     }
   }
-  for (auto& [position, sample] : by_position) sample.Finish();
-  for (auto& graph : spans)
-    for (SpanJump& span : graph)
-      if (span.distance > span.before)
-        span.expected = by_position[LayerInvariant(ops[span.op].golden_name) + ':' + std::to_string(span.input)]
-                            .Bound(Identity(ops[span.op]), span.before, o);
   return spans;
+}
+
+// The most span error that is normal for each span input past what came before it (parallel
+// to `spans`; empty where none applies): 4 x the peer's span error of the same input (at least
+// the median local error of its leaves) where the peer has it, else the bound over the same input (its golden name with the layer number
+// replaced, and its index) in the other layers and tokens.
+struct SpanExpectation {
+  double error = 0;
+  bool from_peer = false;
+};
+
+std::vector<std::optional<SpanExpectation>> ExpectedSpanErrors(const std::vector<OpPair>& ops,
+                                                               const std::vector<SpanInput>& spans,
+                                                               const PeerFloor* peer, const DivergenceOptions& o) {
+  auto position = [&](const SpanInput& s) { return LayerInvariant(ops[s.op].golden_name) + ':' + std::to_string(s.input); };
+  std::unordered_map<std::string, ErrorSample> by_position;
+  for (const SpanInput& s : spans)
+    by_position[position(s)].Add(Identity(ops[s.op]), s.before, std::max(0.0, s.distance - s.before));
+  for (auto& [key, sample] : by_position) sample.Finish();
+  std::vector<std::optional<SpanExpectation>> expected(spans.size());
+  for (size_t n = 0; n < spans.size(); ++n) {
+    const SpanInput& s = spans[n];
+    if (s.distance <= s.before) continue;
+    if (peer && s.op < peer->span_error.size() && s.input < peer->span_error[s.op].size() &&
+        peer->span_error[s.op][s.input]) {
+      expected[n] = SpanExpectation{o.peer_ratio * std::max(*peer->span_error[s.op][s.input], peer->leaf_median), true};
+      continue;
+    }
+    if (auto bound = by_position[position(s)].Bound(Identity(ops[s.op]), s.before, o))
+      expected[n] = SpanExpectation{*bound, false};
+  }
+  return expected;
 }
 
 // The floor as reports name it: the zero floor's extent, then "peer" and "per type" where
@@ -590,7 +601,10 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   }
   SetExpectedLocalErrors(ops, floor, options, peer, report.ops);
   report.floor = DescribeFloor(floor, report.ops);
-  const std::vector<std::vector<SpanJump>> spans = FindSpanJumps(ops, report.ops, rows, row_of, options);
+  report.spans = FindSpanInputs(ops, report.ops, rows, row_of);
+  const std::vector<std::optional<SpanExpectation>> span_expected = ExpectedSpanErrors(ops, report.spans, peer, options);
+  std::vector<size_t> first_span(ops.size() + 1, report.spans.size());  // spans of graph i: [first_span[i], ...)
+  for (size_t n = report.spans.size(); n-- > 0;) first_span[report.spans[n].graph] = n;
   bool seen_off = false, seen_nonfinite = false;
   for (size_t i = 0; i < ops.size(); ++i) {
     OpDivergence& d = report.ops[i];
@@ -623,13 +637,16 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     // Inside a graph, the input of an inner operation that jumps past what every paired tensor
     // before it carried, by more than the same input does in other layers: what the inner
     // operations without a golden counterpart added (the layer's output may dilute it).
-    const SpanJump* jump = nullptr;
+    const SpanInput* jump = nullptr;
+    SpanExpectation jump_expected;
     if (!outlier && !floor_zero && !in_off && !ops[i].leaf && out.nonfinite == 0) {
-      for (const SpanJump& span : spans[i]) {
-        const double least = std::max(kIdentical, options.rounding_units * out.unit_roundoff);
-        if (span.expected && span.distance - span.before > std::max(*span.expected, least) &&
+      const double least = std::max(kIdentical, options.rounding_units * out.unit_roundoff);
+      for (size_t n = first_span[i]; n < report.spans.size() && report.spans[n].graph == i; ++n) {
+        const SpanInput& span = report.spans[n];
+        if (span_expected[n] && span.distance - span.before > std::max(span_expected[n]->error, least) &&
             span.distance > options.outlier_jump * span.before) {
           jump = &span;
+          jump_expected = {std::max(span_expected[n]->error, least), span_expected[n]->from_peer};
           break;
         }
       }
@@ -639,10 +656,11 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
       if (jump) {
         const TensorPair& p = ops[jump->op].inputs[jump->input];
         introduce("outlier", fmt::format("{} jumps to distance {:.3g} from at most {:.3g} before it in this graph: {:.1f} "
-                                         "x the most that is normal there ({:.3g}, from the same input in other "
-                                         "layers and tokens)",
+                                         "x the most that is normal there ({:.3g}, from {})",
                                          p.label, jump->distance, jump->before,
-                                         (jump->distance - jump->before) / *jump->expected, *jump->expected));
+                                         (jump->distance - jump->before) / jump_expected.error, jump_expected.error,
+                                         jump_expected.from_peer ? "the peer's same input"
+                                                                 : "the same input in other layers and tokens"));
         return;
       }
       introduce("outlier", fmt::format("local error {:.3g} (input distance {:.3g} -> output {:.3g}) is {:.1f} x the "
@@ -780,6 +798,18 @@ PeerFloor PeerFloorFor(const OpPairing& mine, const OpPairing& peer, const Diver
     if (peer.ops[i].leaf) leaves.push_back(*peer_report.ops[i].local_error);
   }
   if (!leaves.empty()) out.leaf_median = Median(leaves);
+  std::unordered_map<std::string, double> span_by_golden;  // golden name + token + input -> span error
+  for (const SpanInput& s : peer_report.spans)
+    span_by_golden.try_emplace(peer.ops[s.op].golden_name + '\n' + peer.ops[s.op].token_id + '\n' + std::to_string(s.input),
+                               std::max(0.0, s.distance - s.before));
+  out.span_error.resize(mine.ops.size());
+  for (size_t i = 0; i < mine.ops.size(); ++i)
+    for (size_t k = 0; k < mine.ops[i].inputs.size(); ++k) {
+      auto it = span_by_golden.find(mine.ops[i].golden_name + '\n' + mine.ops[i].token_id + '\n' + std::to_string(k));
+      if (it == span_by_golden.end()) continue;
+      out.span_error[i].resize(mine.ops[i].inputs.size());
+      out.span_error[i][k] = it->second;
+    }
   out.local_error.resize(mine.ops.size());
   for (size_t i = 0; i < mine.ops.size(); ++i) {
     auto it = by_golden.find(mine.ops[i].golden_name + '\n' + mine.ops[i].token_id);
