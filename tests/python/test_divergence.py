@@ -1,13 +1,11 @@
 """First-divergence analysis end to end on real reference-engine dumps: a fault planted with
 `ait-engine run --perturb` must be named as the first root cause in the JSON summary, for
 several fault kinds and operation types; clean fp16/bf16 runs against fp32 must name none;
-the CSV carries the operation columns; the HTML report renders in headless Chromium with one
-chart point per scored operation."""
+the CSV carries the operation columns. The HTML report is checked in test_html_report.py."""
 import csv
 import json
 import pathlib
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -279,30 +277,3 @@ def test_summary_json_schema_and_csv_columns(ait, dumps, tmp_path):
     assert named["1/2_LlamaLayer/after/intensor0.bin"][:2] == ["LlamaLayer_2", "LlamaLayer"]
     assert named["1/2_LlamaLayer/after/intensor0.bin"][5:] == ["", "", "", ""]  # an input: no verdict of its own
     assert s["pairs"]["total"] == len(rows) - 1  # path pairing reports every file
-
-
-def test_html_report_renders_one_point_per_scored_operation(ait, dumps, tmp_path):
-    # Not a skip: scripts/install-deps.sh installs Debian's chromium for this test.
-    assert shutil.which("chromium"), "chromium is missing: run scripts/install-deps.sh (make test does)"
-    _, s, reports = compare(ait, dumps("fp16"), dumps("fp16", "ActivationOperation_2_11=nan"), tmp_path)
-    r = subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
-                        reports[".html"].resolve().as_uri()], capture_output=True, text=True, timeout=60)
-    dom = r.stdout
-    assert 'data-rendered="1"' in dom, r.stderr[-2000:]
-    figures = re.findall(r'<figure class="token" data-token="(\d+)">(.*?)</figure>', dom, re.S)
-    assert [t for t, _ in figures] == ["0", "1"]
-    for token, fig in figures:
-        ops = [o for o in s["operations"] if o["token_id"] == token]
-        scored = sum(o["output_cosine"] is not None for o in ops)
-        assert len(re.findall(r'<circle [^>]*class="[^"]*pt-cos', fig)) == scored
-        assert len(re.findall(r'<circle [^>]*class="[^"]*pt-rel', fig)) == sum(
-            o["output_max_relative_error"] is not None for o in ops)
-        assert len(re.findall(r'<path [^>]*class="nf[ "]', fig)) == sum(o["output_nan"] + o["output_inf"] > 0 for o in ops)
-        assert re.search(r'<svg [^>]*data-operations="%d"' % len(ops), fig)
-        assert fig.count('class="band') >= 2  # the two layers are marked
-        assert "root cause: ActivationOperation_2_11:Swish" in fig
-    assert 'class="rc"' in dom  # highlighted in the worst-operations table
-    shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox", f"--screenshot={shot}",
-                    "--window-size=1200,1600", reports[".html"].resolve().as_uri()], capture_output=True, timeout=60)
-    assert shot.stat().st_size > 10000

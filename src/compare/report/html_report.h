@@ -1,6 +1,7 @@
 // The self-contained HTML report written beside the compare CSV with its timestamp,
-// ait_cmp_report_{stamp}.html: per-token charts of cosine similarity and max relative error
-// along execution order, layers marked, root causes highlighted, worst operations.
+// ait_cmp_report_{stamp}.html: the root causes with their evidence, per-token charts of cosine
+// similarity, relative L2 and max relative error along execution order (operations named on the
+// axis and on hover, layers marked, root causes highlighted), contributors, worst operations.
 // docs/ROOT_CAUSE.md describes it. Internal to compare.
 #pragma once
 
