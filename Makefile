@@ -1,5 +1,6 @@
 # ait-llm: thin wrapper over CMake. `make demo` and `make test` work on a fresh Debian 12
-# machine: both install what is missing first (scripts/install-deps.sh).
+# machine: both install what is missing first (scripts/install-deps.sh). Both builds treat
+# compiler warnings as errors (AIT_WERROR), so a new warning fails `make test` and CI.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
@@ -20,8 +21,10 @@ help:
 deps:
 	@bash scripts/install-deps.sh
 
-$(BUILD)/build.ninja:
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Both build folders are configured again when this Makefile changes, so one made before
+# takes its current flags (AIT_WERROR) too.
+$(BUILD)/build.ninja: Makefile
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIT_WERROR=ON >/dev/null
 
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -36,9 +39,9 @@ unit-test: build
 python-test: build
 	@AIT_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/python
 
-$(ASAN_BUILD)/build.ninja:
+$(ASAN_BUILD)/build.ninja: Makefile
 	@CC=clang-14 CXX=clang++-14 cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-	  -DAIT_SANITIZE=ON -DAIT_FUZZ=ON -DAIT_BENCH=OFF -DAIT_PYTHON=OFF >/dev/null
+	  -DAIT_SANITIZE=ON -DAIT_FUZZ=ON -DAIT_BENCH=OFF -DAIT_PYTHON=OFF -DAIT_WERROR=ON >/dev/null
 
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz target
 # for FUZZ_SECONDS each.

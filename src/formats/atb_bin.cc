@@ -143,7 +143,10 @@ class AtbBin final : public TensorFormat {
  private:
   static std::string Join(const std::vector<int64_t>& dims) {
     std::string s;
-    for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (i) s += ',';
+      s += std::to_string(dims[i]);
+    }
     return s;
   }
 };

@@ -140,7 +140,8 @@ class HeaderParser {
     if (!Eat(c)) Expected(what);
   }
   [[noreturn]] void Expected(std::string_view what) const {
-    std::string found = pos_ < text_.size() ? "'" + Excerpt(text_.substr(pos_), 20) + "'" : "the end of the header";
+    const std::string found =
+        pos_ < text_.size() ? fmt::format("'{}'", Excerpt(text_.substr(pos_), 20)) : "the end of the header";
     Fail(path_, "malformed header: expected {} at offset {}, found {}", what, pos_, found);
   }
   [[noreturn]] void Duplicate(std::string_view key) const { Fail(path_, "header has the key '{}' twice", key); }

@@ -295,7 +295,8 @@ std::string Dumper::StatisticsDir() {
   localtime_r(&now, &tm);
   std::strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
   for (int n = 0; n < 1000; ++n) {
-    const std::string dir = base + "/" + stamp + (n ? "_" + std::to_string(n) : "");
+    std::string dir = base + "/" + stamp;
+    if (n) dir.append("_").append(std::to_string(n));
     if (::mkdir(dir.c_str(), 0750) == 0) {
       stats_dir_ = dir;
       const std::string pid_text = Pid() + "\n";

@@ -272,7 +272,12 @@ TEST(Dumper, SaveParamAndSaveTiling) {
   d.SaveParam(R"({"hasBias":false})", "0_1/0/1_L/1_LinearOperation/op_param.json");
   const uint8_t tiling[5] = {1, 2, 3, 0, 255};
   d.SaveTiling(tiling, sizeof tiling, "0_1/0/1_L/1_LinearOperation/0_MatMul/kernel_tilingdata.bin");
+  ::testing::internal::CaptureStdout();  // the probe's log channel
   d.SaveTiling(nullptr, 4, "0_1/0/x/kernel_tilingdata.bin");
+  const std::string log = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(Lines(log).size(), 1u) << log;
+  EXPECT_TRUE(log.starts_with("[WARNING] [dumper.cc:")) << log;
+  EXPECT_TRUE(log.ends_with("][SaveTiling] no tiling data for 0_1/0/x/kernel_tilingdata.bin\n")) << log;
   d.Flush();
   EXPECT_EQ(ReadFile(dir.path() / "ait_dump/tensors/0_1/0/1_L/1_LinearOperation/op_param.json"),
             "{\"hasBias\":false}\n");
@@ -324,12 +329,27 @@ TEST(Dumper, TopologyNeedsItsDumpTypeAndAMatchingName) {
   TempDir dir;
   Dumper d(DumpConfig(dir, {{"ATB_DUMP_TYPE", "layer"}}));
   EXPECT_FALSE(d.IsReportModelTopoInfo("LlamaModel"));
+  ::testing::internal::CaptureStdout();  // the probe's log channel
+  ::testing::internal::CaptureStderr();  // its problems with what the host passed
   d.ReportModelTopoInfo("LlamaModel", kModel);                           // `model` not enabled
   d.ReportOperationGraph("LlamaLayer_2", kLayer);                        // names another op
   d.ReportOperationGraph("LlamaLayer_1", "{not json");                   // parse error
   d.ReportOperationGraph("../LlamaLayer_1", kLayer);                     // not a file name
   d.ReportOperationGraph("LlamaLayer_1", kLayer);                        // the one that counts
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  const std::string log = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(FilesUnder(dir.path()), std::vector<std::string>{"ait_dump/layer/" + Pid() + "/LlamaLayer_1.json"});
+  const std::vector<std::string> lines = Lines(log);
+  ASSERT_EQ(lines.size(), 2u) << log;
+  EXPECT_TRUE(lines[0].starts_with("[ERROR] ") &&
+              lines[0].ends_with("[ReportOperationGraph] the graph reported for LlamaLayer_2 names another operation"))
+      << log;
+  EXPECT_TRUE(lines[1].starts_with("[ERROR] ") &&
+              lines[1].ends_with("[ReportOperationGraph] the graph of LlamaLayer_1 is not valid JSON"))
+      << log;
+  EXPECT_EQ(err,
+            "ait_probe: refusing layer name '../LlamaLayer_1': not a plain file name"
+            " (further problems of this kind are not reported)\n");
 }
 
 TEST(Dumper, IoCsvRowsNumberedFromOneWithAHeader) {

@@ -293,7 +293,7 @@ TEST(AtbJsonToOnnx, BadInputGivesErrorsNamingTheProblem) {
 TEST(AtbJsonToOnnx, DeepNestingIsAnErrorNotACrash) {
   json node = {{"opName", "leaf"}, {"opType", "T"}};
   for (int i = 0; i < 60; ++i)
-    node = {{"opName", "n" + std::to_string(i)}, {"opType", "T"}, {"nodes", json::array({node})}};
+    node = {{"opName", fmt::format("n{}", i)}, {"opType", "T"}, {"nodes", json::array({node})}};
   EXPECT_TRUE(Contains(ErrorOf(node, -1), "nodes nested more than 48 levels deep"));
   EXPECT_EQ(NodeNames(ToModel(node, 2)), std::vector<std::string>{"n57"});  // the walk stops at the level
 

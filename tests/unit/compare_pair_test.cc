@@ -115,7 +115,9 @@ TEST(CompareTensors, ScoresInMemoryTensorsAsComparePairScoresTheirFiles) {
       CompareRow memory = CompareTensors(g, m, o);
       EXPECT_EQ(memory.fail_reason, files.fail_reason);
       ASSERT_EQ(memory.metrics.has_value(), files.metrics.has_value());
-      if (memory.metrics) EXPECT_EQ(memory.metrics->cosine_similarity, files.metrics->cosine_similarity);
+      if (memory.metrics) {
+        EXPECT_EQ(memory.metrics->cosine_similarity, files.metrics->cosine_similarity);
+      }
       EXPECT_EQ(memory.golden->shape, files.golden->shape);
       EXPECT_EQ(memory.my->stats.mean, files.my->stats.mean);
       EXPECT_TRUE(memory.pair.golden_path.empty());
@@ -130,7 +132,7 @@ TEST(CompareAll, KeepsInputOrderAcrossThreads) {
   TempDir dir;
   std::vector<TensorPair> pairs;
   for (int i = 0; i < 40; ++i) {
-    std::string g = dir.File("g" + std::to_string(i) + ".bin"), m = dir.File("m" + std::to_string(i) + ".bin");
+    std::string g = dir.File(fmt::format("g{}.bin", i)), m = dir.File(fmt::format("m{}.bin", i));
     WriteTensor(g, Filled({1}, {1.f}));
     WriteTensor(m, Filled({1}, {1.f + static_cast<float>(i)}));
     pairs.push_back({"0", std::to_string(i), g, m, std::to_string(i)});

@@ -249,7 +249,9 @@ TEST(Metrics, CosineOfTinyNormsClampsEachNormAlone) {
       ExpectMatches(Reference(eg.values, em.values), got);
       // Above the clamp (norm ~64 x scale > 1e-8) only the direction counts; below it,
       // torch's answer shrinks with the norms, and so does ours (the reference holds both).
-      if (exp10 >= -9) EXPECT_GT(got.cosine_similarity, 0.95);
+      if (exp10 >= -9) {
+        EXPECT_GT(got.cosine_similarity, 0.95);
+      }
     }
   });
 }

@@ -111,7 +111,7 @@ TEST(Npy, ReadsHandwrittenHeadersOfEveryVersionAndSpelling) {
   int n = 0;
   for (int major = 1; major <= 3; ++major) {
     for (const std::string& h : headers) {
-      std::string path = dir.File("h" + std::to_string(n++) + ".npy");
+      std::string path = dir.File(fmt::format("h{}.npy", n++));
       WriteBytes(path, NpyBytes(h, data, major));
       Tensor t = ReadTensor(path);
       EXPECT_EQ(t.dtype, DType::kFloat32) << h;

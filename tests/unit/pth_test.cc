@@ -25,10 +25,14 @@ std::string Le32(uint32_t v) {
   for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (8 * i));
   return s;
 }
-std::string Str(std::string_view s) { return "X" + Le32(static_cast<uint32_t>(s.size())) + std::string(s); }
+std::string Str(std::string_view s) {
+  std::string out(1, 'X');
+  out.append(Le32(static_cast<uint32_t>(s.size()))).append(s);
+  return out;
+}
 std::string Int(uint8_t v) { return std::string("K") + static_cast<char>(v); }
 std::string Global(std::string_view module, std::string_view name) {
-  return "c" + std::string(module) + "\n" + std::string(name) + "\n";
+  return fmt::format("c{}\n{}\n", module, name);
 }
 std::string Tuple(const std::vector<std::string>& items) {
   std::string s = "(";

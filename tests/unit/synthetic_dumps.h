@@ -66,7 +66,7 @@ inline std::string PickleStr(std::string_view s) {
   return out;
 }
 inline std::string PickleGlobal(std::string_view m, std::string_view n) {
-  return "c" + std::string(m) + "\n" + std::string(n) + "\n";
+  return fmt::format("c{}\n{}\n", m, n);
 }
 inline std::string PickleTuple(const std::vector<std::string>& items) {
   std::string s = "(";

@@ -40,7 +40,10 @@ void Record(const std::string& line) {
 
 std::string Join(const std::vector<int64_t>& ids) {
   std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? "_" : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += '_';
+    s += std::to_string(ids[i]);
+  }
   return s;
 }
 
