@@ -54,10 +54,20 @@ int UsageError(const std::string& message) {
   return kExitUsage;
 }
 
+// `line` wrapped to kHelpWidth, its continuation lines indented by `indent` columns.
+std::string Indented(const std::string& line, size_t indent) {
+  const std::string lead = line.substr(0, indent);
+  std::string out = WrapText(line.substr(indent), kHelpWidth - indent);
+  for (size_t at = out.find('\n'); at != std::string::npos; at = out.find('\n', at + 1))
+    out.insert(at + 1, std::string(indent, ' '));
+  return lead + out;
+}
+
 // The --fail-on conditions with their exit statuses, one line each.
 std::string FailOnHelp() {
   std::string out;
-  for (const FailCondition& c : kFailConditions) out += fmt::format("  {}  {:<10}  {}\n", c.exit_status, c.name, c.meaning);
+  for (const FailCondition& c : kFailConditions)
+    out += Indented(fmt::format("  {}  {:<10}  {}", c.exit_status, c.name, c.meaning), 17) + "\n";
   out += "  (several: the status of the first in this list; the JSON's \"verdict\" says which held)";
   return out;
 }
@@ -67,7 +77,7 @@ std::string FailOnHelp() {
 int RunCompare(const std::vector<std::string>& raw_args) {
   std::string strategies;
   for (const auto& [name, summary] : ListPairingStrategies())
-    strategies += fmt::format("    {:<15} {}\n", name, summary);
+    strategies += Indented(fmt::format("    {:<15} {}", name, summary), 20) + "\n";
   CLI::App app(
       "Compare a golden dump with 'my' dump (or two tensor files) and score every pair.\n\n"
       "Modes, chosen by what the paths are:\n"
@@ -110,7 +120,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       "                                        verdict/local error columns\n"
       "                                        (+ FUNC, FUNC_message per custom algorithm)\n"
       "  ait_cmp_summary_{YYYYmmddHHMMSS}.json root causes, per-operation verdicts (folders only)\n"
-      "  ait_cmp_report_{YYYYmmddHHMMSS}.html  charts along execution order, worst operations (folders only)\n"
+      "  ait_cmp_report_{YYYYmmddHHMMSS}.html  root causes, charts along execution order (folders)\n"
       "Exit status: 0 when the comparison ran (failed pairs and root causes are results unless\n"
       "--fail-on names them), 1 when the inputs could not be compared or a report not written,\n"
       "2 for bad arguments; with --fail-on:\n" + FailOnHelp(),
