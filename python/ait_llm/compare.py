@@ -90,7 +90,7 @@ def _custom_algorithms(custom_algorithms):
 
 
 def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0,
-                    cmp_level="layer", custom_algorithms=None, peer=None):
+                    cmp_level="layer", custom_algorithms=None, peer=None, fail_on=()):
     """Compares two dump folders as ``ait llm compare -gp golden -mp my`` does, through the
     same C++ call (``RunCompare``): the same pairing strategy, rows and root causes.
 
@@ -102,6 +102,10 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     ``peer`` is the command's ``--peer-path``: a third dump folder, the golden model run at my
     dtype, paired to the golden like ``my``; each operation's local error is then judged against
     the same operation's in the peer (docs/ROOT_CAUSE.md), and ``summary["peer"]`` says how.
+
+    ``fail_on`` is the command's ``--fail-on`` (``"root-cause"``, ``"off"``, ``"failed"``):
+    ``summary["verdict"]`` gives the conditions that held and the ``exit_status`` the command
+    would return (0 when none asked for held).
 
     ``cmp_level`` is the command's ``-cl`` (:data:`CMP_LEVELS`): ``"layer"`` and ``"token"``
     compare everything paired; ``"module"`` / ``"api"`` keep the pairs in the torch dump's
@@ -140,6 +144,7 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     result = _ait_core.compare_folders(os.fspath(golden), os.fspath(my),
                                        None if output is None else os.fspath(output), float(cosine_threshold),
                                        None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads),
-                                       cmp_level, algorithms, None if peer is None else os.fspath(peer))
+                                       cmp_level, algorithms, None if peer is None else os.fspath(peer),
+                                       [fail_on] if isinstance(fail_on, str) else list(fail_on))
     result["summary"] = json.loads(result["summary"])
     return result

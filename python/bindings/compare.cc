@@ -82,8 +82,9 @@ py::dict CompareFiles(const std::string& golden_path, const std::string& my_path
 py::dict CompareFolders(const std::string& golden, const std::string& my, const std::optional<std::string>& output,
                         double cosine_threshold, const std::optional<std::string>& op_mapping_file, int threads,
                         const std::string& cmp_level, const std::vector<std::pair<std::string, py::object>>& custom_algorithms,
-                        const std::optional<std::string>& peer) {
+                        const std::optional<std::string>& peer, const std::vector<std::string>& fail_on) {
   CompareRequest request;
+  request.fail_on = fail_on;
   const std::optional<CompareLevel> level = ParseCompareLevel(cmp_level);
   if (!level)
     throw py::value_error("cmp_level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
@@ -134,11 +135,11 @@ void RegisterCompare(py::module_& m) {
   m.def("compare_folders", &CompareFolders, py::arg("golden"), py::arg("my"), py::arg("output") = py::none(),
         py::arg("cosine_threshold") = 0.99, py::arg("op_mapping_file") = py::none(), py::arg("threads") = 0,
         py::arg("cmp_level") = "layer", py::arg("custom_algorithms") = std::vector<std::pair<std::string, py::object>>{},
-        py::arg("peer") = py::none(),
+        py::arg("peer") = py::none(), py::arg("fail_on") = std::vector<std::string>{},
         "Compares two dump folders as `ait llm compare` does (RunCompare): the chosen strategy, the\n"
         "strategies that declined, the CSV rows, the summary document (JSON text), the reports written.\n"
         "custom_algorithms: (name, callable) pairs; cmp_level: layer, token, module, api or logits;\n"
-        "peer: a third dump folder (--peer-path).");
+        "peer: a third dump folder (--peer-path); fail_on: --fail-on's conditions (the summary's verdict).");
   m.def(
       "csv_columns",
       [](const std::vector<std::string>& custom_names) { return CsvColumns(custom_names); },

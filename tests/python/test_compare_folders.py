@@ -105,6 +105,16 @@ def test_planted_fault_is_the_root_cause_from_python(compare, scenario_dumps):
     assert not any(d["blocked"] for d in result["declined"])
 
 
+def test_fail_on_gives_the_commands_verdict_from_python(compare, ait_llm_package, scenario_dumps):
+    result = compare.compare_folders(scenario_dumps["torch"], scenario_dumps["faulty"], fail_on=["off", "root-cause"])
+    assert result["summary"]["verdict"] == {"fail_on": ["off", "root-cause"], "conditions": ["root-cause", "off"],
+                                            "exit_status": 4}
+    clean = compare.compare_folders(scenario_dumps["torch"], scenario_dumps["engine"], fail_on="failed")
+    assert clean["summary"]["verdict"]["fail_on"] == ["failed"] and clean["summary"]["verdict"]["exit_status"] == 0
+    with pytest.raises(ait_llm_package.compare.AitError, match="'roots' is not a condition"):
+        compare.compare_folders(scenario_dumps["torch"], scenario_dumps["engine"], fail_on=["roots"])
+
+
 def test_demo_dumps_reports_are_pinned_for_cli_and_python(compare, ait, tmp_path):
     """tools/make_demo_dumps.cc writes the same bytes on every run: the reports of both entry
     points must equal the pinned ones, byte for byte."""
