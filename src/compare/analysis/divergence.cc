@@ -124,6 +124,26 @@ bool Holds(const OpPair& outer, const UnpairedOp& inner) {
   return NameHolds(outer.my_name, inner.name);
 }
 
+// The first of the operations inside ops[i] (same token, completion order: they come just
+// before it); i itself when it holds none. Its inner operations are [InnerStart(ops, i), i).
+size_t InnerStart(const std::vector<OpPair>& ops, size_t i) {
+  size_t start = i;
+  while (start > 0 && ops[start - 1].token_id == ops[i].token_id && Holds(ops[i], ops[start - 1])) --start;
+  return start;
+}
+
+// The distance of one tensor pair from its row: infinity for NaN/inf my side holds beyond
+// golden's, nothing when it has no row or could not be scored.
+std::optional<double> TensorDistance(const TensorPair& pair, const std::vector<CompareRow>& rows,
+                                     const std::unordered_map<std::string, size_t>& row_of) {
+  auto it = row_of.find(PathKey(pair));
+  if (it == row_of.end()) return std::nullopt;
+  const TensorScore t = ScoreTensor(rows[it->second]);
+  if (t.state == TensorScore::State::kNonFinite) return std::numeric_limits<double>::infinity();
+  if (t.state == TensorScore::State::kUnscored) return std::nullopt;
+  return t.distance;
+}
+
 // Introducing operations of one token, to ask "is anything introducing inside this one?"
 // by id path (`1_2` holds `1_2_0`) or, without ids, by name (`root.a` holds `root.a.b`).
 struct InnerIndex {
@@ -316,7 +336,7 @@ void SetExpectedLocalErrors(const std::vector<OpPair>& ops, const ZeroFloor& flo
     if (!ops[i].leaf) {
       double sum = 0;
       size_t inner = 0;
-      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
+      for (size_t j = i, start = InnerStart(ops, i); j-- > start;)  // backwards, the order the pinned sums have
         if (ops[j].leaf && d[j].expected_local_error) {
           sum += *d[j].expected_local_error * *d[j].expected_local_error;
           ++inner;
@@ -372,20 +392,14 @@ std::vector<SpanInput> FindSpanInputs(const std::vector<OpPair>& ops, const std:
   std::vector<SpanInput> spans;
   std::vector<char> taken(ops.size(), 0);  // a leaf already judged by an inner graph
   auto distance = [&](const TensorPair& p) -> std::optional<double> {
-    auto it = row_of.find(PathKey(p));
-    if (it == row_of.end()) return std::nullopt;
-    const TensorScore t = ScoreTensor(rows[it->second]);
-    if (t.state != TensorScore::State::kScored || !std::isfinite(t.distance)) return std::nullopt;
-    return t.distance;
+    const std::optional<double> v = TensorDistance(p, rows, row_of);
+    return v && std::isfinite(*v) ? v : std::nullopt;
   };
   for (size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].leaf || !d[i].inputs.scored || d[i].inputs.nonfinite || !d[i].inputs.distance) continue;
-    std::vector<size_t> leaves;
-    for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);)
-      if (ops[j].leaf && !taken[j]) leaves.push_back(j);
-    std::reverse(leaves.begin(), leaves.end());
     double before = *d[i].inputs.distance;
-    for (size_t j : leaves) {
+    for (size_t j = InnerStart(ops, i); j < i; ++j) {
+      if (!ops[j].leaf || taken[j]) continue;
       taken[j] = 1;
       double seen = before;
       for (size_t k = 0; k < ops[j].inputs.size(); ++k) {
@@ -457,14 +471,10 @@ std::optional<ErrorGap> FindGap(const OpPairing& pairing, size_t r, const Diverg
                                 const std::vector<CompareRow>& rows,
                                 const std::unordered_map<std::string, size_t>& row_of, const DivergenceOptions& o) {
   const auto& ops = pairing.ops;
-  std::vector<size_t> leaves;
-  size_t start = r;
-  for (size_t j = r; j-- > 0 && ops[j].token_id == ops[r].token_id && Holds(ops[r], ops[j]);) {
-    start = j;
-    if (ops[j].leaf) leaves.push_back(j);
-  }
-  if (leaves.empty()) return std::nullopt;
-  std::reverse(leaves.begin(), leaves.end());
+  const size_t start = InnerStart(ops, r);
+  if (std::none_of(ops.begin() + static_cast<std::ptrdiff_t>(start), ops.begin() + static_cast<std::ptrdiff_t>(r),
+                   [](const OpPair& op) { return op.leaf; }))
+    return std::nullopt;
   // Along execution order: ops[j] completes at time j, reading its inputs at j - 0.5; an
   // unpaired operation with `before` b completes at b - 0.75; the root cause reads its inputs
   // before anything inside it runs.
@@ -475,17 +485,13 @@ std::optional<ErrorGap> FindGap(const OpPairing& pairing, size_t r, const Diverg
   std::vector<Entry> along;
   auto add = [&](size_t op, bool output, double time) {
     const auto& pairs = output ? ops[op].outputs : ops[op].inputs;
-    for (size_t k = 0; k < pairs.size(); ++k) {
-      auto it = row_of.find(PathKey(pairs[k]));
-      if (it == row_of.end()) continue;
-      const TensorScore t = ScoreTensor(rows[it->second]);
-      if (t.state == TensorScore::State::kUnscored) continue;
-      const double distance = t.state == TensorScore::State::kNonFinite ? std::numeric_limits<double>::infinity() : t.distance;
-      along.push_back({time, {op, output, k, distance}});
-    }
+    for (size_t k = 0; k < pairs.size(); ++k)
+      if (const std::optional<double> distance = TensorDistance(pairs[k], rows, row_of))
+        along.push_back({time, {op, output, k, *distance}});
   };
   add(r, false, static_cast<double>(start) - 0.9);
-  for (size_t j : leaves) {
+  for (size_t j = start; j < r; ++j) {
+    if (!ops[j].leaf) continue;
     add(j, false, static_cast<double>(j) - 0.5);
     add(j, true, static_cast<double>(j));
   }
@@ -495,19 +501,18 @@ std::optional<ErrorGap> FindGap(const OpPairing& pairing, size_t r, const Diverg
   double threshold = std::max(o.outlier_jump * in, kIdentical);
   if (d.outputs.nonfinite == 0 && d.outputs.distance && std::isfinite(*d.outputs.distance))
     threshold = std::max(threshold, std::sqrt(in * *d.outputs.distance));
-  const GapTensor* clean = nullptr;
+  const Entry* clean = nullptr;
   for (const Entry& e : along) {
     if (e.tensor.distance <= threshold) {
-      clean = &e.tensor;
+      clean = &e;
       continue;
     }
     if (!clean) return std::nullopt;
-    ErrorGap gap{*clean, e.tensor, threshold, {}};
-    const double after = std::find_if(along.begin(), along.end(), [&](const Entry& x) { return &x.tensor == clean; })->time;
+    ErrorGap gap{clean->tensor, e.tensor, threshold, {}};
     for (size_t u = 0; u < pairing.my_unpaired.size(); ++u) {
       const UnpairedOp& op = pairing.my_unpaired[u];
       const double t = static_cast<double>(op.before) - 0.75;
-      if (op.token_id == ops[r].token_id && t > after && t < e.time && Holds(ops[r], op)) gap.between.push_back(u);
+      if (op.token_id == ops[r].token_id && t > clean->time && t < e.time && Holds(ops[r], op)) gap.between.push_back(u);
     }
     return gap;
   }
@@ -623,7 +628,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     // off without inputs to tell whether it carried the error in (the same fault in a later
     // token, where only the first off output introduces).
     auto inner_accounts = [&] {
-      for (size_t j = i; j-- > 0 && ops[j].token_id == ops[i].token_id && Holds(ops[i], ops[j]);) {
+      for (size_t j = InnerStart(ops, i); j < i; ++j) {
         const OpDivergence& inner = report.ops[j];
         const bool no_inputs = inner.inputs.scored == 0 && inner.inputs.nonfinite == 0;
         if (inner.verdict == Verdict::kIntroducing || (no_inputs && inner.outputs.off(T))) return true;
