@@ -27,5 +27,6 @@ Tensor TensorView(const py::array& array, const std::optional<std::string>& dtyp
 void RegisterTensorIo(py::module_& m);
 void RegisterCompare(py::module_& m);
 void RegisterOnnx(py::module_& m);
+void RegisterOpcheck(py::module_& m);
 
 }  // namespace ait::python

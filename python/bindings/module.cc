@@ -15,4 +15,5 @@ PYBIND11_MODULE(_ait_core, m) {
   ait::python::RegisterTensorIo(m);
   ait::python::RegisterCompare(m);
   ait::python::RegisterOnnx(m);
+  ait::python::RegisterOpcheck(m);
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "ait/atb_params.h"
 #include "ait/error.h"
 #include "ait/tensor.h"
 #include "ait_engine/operation.h"
@@ -48,30 +49,8 @@ void ParallelFor(const ExecContext& ctx, int64_t n, int64_t grain, const std::fu
 void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
            int64_t ldb, float* c, int64_t ldc, float alpha = 1.0f, float beta = 0.0f);
 
-// Reads an ATB param object with errors that name the op and the field. Absent and null
-// fields take the default; ATB enums accept the integer value or a name string.
-class Params {
- public:
-  Params(std::string op, const Json& j, std::string prefix = "");
-  Params Sub(std::string_view field) const;  // nested object, e.g. "normParam"
-  bool Has(std::string_view field) const;
-  int64_t Int(std::string_view field, int64_t def) const;
-  double Float(std::string_view field, double def) const;
-  bool Bool(std::string_view field, bool def) const;
-  // Enum by integer or by case-insensitive name ("ACTIVATION_SWISH" or "swish").
-  int Enum(std::string_view field, int def, std::initializer_list<std::pair<std::string_view, int>> names) const;
-  std::vector<int64_t> IntList(std::string_view field) const;
-  // An aclDataType code or dtype name; nullopt for ACL_DT_UNDEFINED (-1) or absent.
-  std::optional<DType> DataType(std::string_view field) const;
-  [[noreturn]] void Bad(std::string_view field, std::string_view why) const;
-  const std::string& op() const { return op_; }
-
- private:
-  const Json* Field(std::string_view field) const;
-  std::string op_;
-  Json j_;
-  std::string prefix_;
-};
+// ATB param reading (ait/atb_params.h), shared with opcheck's references.
+using Params = ait::AtbParams;
 
 // An operation with fixed in/out counts, fixed once its param is read.
 class FixedArityOp : public Operation {
