@@ -24,6 +24,10 @@ std::vector<std::string> CsvColumns(const std::vector<std::string>& custom_metri
 
 // A double as Python's repr() prints it ("1.0", "0.1", "1e-05", "nan", "inf").
 std::string PythonFloatRepr(double v);
+// A CSV cell quoted as Python's csv module does (only when it holds , " or a line break).
+std::string CsvQuote(const std::string& cell);
+// The local time now in strftime `format` (reports' file-name stamps).
+std::string LocalTimestamp(const char* format = "%Y%m%d%H%M%S");
 
 // Removes rows where exactly one side is torch.int8 (int8 compares only with int8), as
 // the original intends (its filter skips a row after each removal; ours does not).

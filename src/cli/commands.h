@@ -10,5 +10,6 @@ int RunCompare(const std::vector<std::string>& args);
 int RunDump(const std::vector<std::string>& args);
 int RunErrcheck(const std::vector<std::string>& args);
 int RunOnnx(const std::vector<std::string>& args);
+int RunOpcheck(const std::vector<std::string>& args);
 
 }  // namespace ait::cli

@@ -15,6 +15,7 @@
 #include "ait/log.h"
 #include "args.h"
 #include "commands.h"
+#include "progress.h"
 #include "python_metrics.h"
 
 namespace ait::cli {
@@ -26,27 +27,6 @@ const std::vector<OptionAlias> kAliases = {
     {"-l", "--log-level"},    {"-mf", "--op-mapping-file"}, {"-ct", "--cosine-threshold"},
     {"-t", "--threads"},      {"-cl", "--cmp-level"},       {"-alg", "--custom-algorithms"},
     {"-pp", "--peer-path"},
-};
-
-// Progress on a terminal: one line, redrawn at most every 100 ms; nothing when piped.
-class Progress {
- public:
-  explicit Progress(const char* what) : what_(what), enabled_(::isatty(STDERR_FILENO) && LogEnabled(LogLevel::kInfo)) {}
-  void Update(size_t done, size_t total) {
-    if (!enabled_) return;
-    std::lock_guard lock(mu_);
-    auto now = std::chrono::steady_clock::now();
-    if (done != total && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    std::fprintf(stderr, "\r%s %zu/%zu (%zu%%)", what_, done, total, total ? done * 100 / total : 100);
-    if (done == total) std::fputs("\r\033[K", stderr);
-  }
-
- private:
-  const char* what_;
-  bool enabled_;
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point last_{};
 };
 
 int UsageError(const std::string& message) {

@@ -25,8 +25,8 @@ constexpr const char* kUsage =
     "                 every kernel whose output holds an inf or a NaN\n"
     "  onnx           convert ATB topology JSON files (an ait_dump's layer/ and model/) to\n"
     "                 ONNX models for Netron, at a chosen nesting level\n"
-    "  opcheck        planned, not built yet: each operation checked on its own inputs\n"
-    "                 against a float64 reference\n"
+    "  opcheck        check each operation of a dump on its own inputs against a float64\n"
+    "                 reference; PASS/FAILED per output tensor by the standard of its dtype\n"
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
@@ -54,14 +54,7 @@ int main(int argc, char** argv) {
   if (command == "dump" || command == "dd") return ait::cli::RunDump(rest);
   if (command == "errcheck" || command == "ee") return ait::cli::RunErrcheck(rest);
   if (command == "onnx") return ait::cli::RunOnnx(rest);
-  if (command == "opcheck") {
-    std::fputs("ait llm opcheck: planned, not built yet. It will check each operation of a dump on its own\n"
-               "inputs against a float64 reference (the original's opcheck); the project's issue \"ait llm\n"
-               "opcheck: per-operation precision check\" tracks it. Until then, 'ait llm compare' names the\n"
-               "operation where two dumps diverge.\n",
-               stderr);
-    return ait::cli::kExitUsage;
-  }
+  if (command == "opcheck") return ait::cli::RunOpcheck(rest);
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }

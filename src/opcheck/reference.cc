@@ -104,4 +104,30 @@ void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const do
               static_cast<int>(ldb), 0.0, c, static_cast<int>(ldc));
 }
 
+void RequireFloat(const RefCall& call, size_t i, std::string_view name) {
+  const DType t = call.inputs.at(i).dtype;
+  if (!IsFloating(t)) Fail(call.type, "{} (input {}) must be a float tensor, found {}", name, i, ShortName(t));
+}
+
+std::vector<int64_t> IntValues(const RefCall& call, size_t i, std::string_view name) {
+  const RefTensor& t = call.inputs.at(i);
+  if (IsFloating(t.dtype) || !IsConvertible(t.dtype) || t.dtype == DType::kBool)
+    Fail(call.type, "{} (input {}) must be an integer tensor, found {}", name, i, ShortName(t.dtype));
+  std::vector<int64_t> v;
+  v.reserve(t.data.size());
+  for (double x : t.data) {
+    if (!(std::floor(x) == x && std::fabs(x) < 0x1p63))
+      Fail(call.type, "{} (input {}) holds {}, not an integer", name, i, x);
+    v.push_back(static_cast<int64_t>(x));
+  }
+  return v;
+}
+
+int64_t DimProduct(const std::vector<int64_t>& shape, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t d = begin; d < end && d < shape.size(); ++d)
+    if (__builtin_mul_overflow(p, shape[d], &p)) Fail("opcheck", "shape {} overflows int64", ShapeText(shape));
+  return p;
+}
+
 }  // namespace ait::opcheck

@@ -94,4 +94,13 @@ void RequireInputs(const RefCall& call, size_t n);
 void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
            int64_t ldb, double* c, int64_t ldc);
 
+// Requires input i to hold floating point values (fp16, bf16, fp32 or fp64): "<op>: <name>
+// (input i) must be a float tensor, found int8".
+void RequireFloat(const RefCall& call, size_t i, std::string_view name);
+// Input i's values as integers (tokenOffset, seqLen, gather indices); requires an integer dtype
+// and integral values.
+std::vector<int64_t> IntValues(const RefCall& call, size_t i, std::string_view name);
+// Product of shape[begin, end) (1 when empty); throws ait::Error on int64 overflow.
+int64_t DimProduct(const std::vector<int64_t>& shape, size_t begin, size_t end);
+
 }  // namespace ait::opcheck

@@ -12,8 +12,6 @@
 
 namespace ait {
 namespace fs = std::filesystem;
-namespace {
-
 std::string CsvQuote(const std::string& cell) {
   if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
   std::string out = "\"";
@@ -24,17 +22,19 @@ std::string CsvQuote(const std::string& cell) {
   return out + "\"";
 }
 
-// Metrics other than cosine are float32 results in the original; print that value.
-std::string F32(double v) { return PythonFloatRepr(static_cast<double>(static_cast<float>(v))); }
-
-std::string LocalTimestamp() {
+std::string LocalTimestamp(const char* format) {
   std::time_t now = std::time(nullptr);
   std::tm tm{};
   localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d%H%M%S", &tm);
+  char buf[64];
+  if (std::strftime(buf, sizeof buf, format, &tm) == 0) return "";
   return buf;
 }
+
+namespace {
+
+// Metrics other than cosine are float32 results in the original; print that value.
+std::string F32(double v) { return PythonFloatRepr(static_cast<double>(static_cast<float>(v))); }
 
 }  // namespace
 

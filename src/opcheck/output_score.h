@@ -1,0 +1,27 @@
+// Scoring one dumped output tensor against its float64 reference with the precision standard of
+// its dtype (FORMATS §8.4, our policy: keyed by canonical dtype, pass when rate >= required).
+#pragma once
+
+#include "ait/opcheck_run.h"
+#include "ait/tensor.h"
+#include "opcheck/reference.h"
+
+namespace ait::opcheck {
+
+// Which optional metrics (-metric) to compute.
+struct MetricSet {
+  bool abs = false, cosine = false, kl = false;
+};
+
+// Element error, per element i (g the reference, o the dumped output, both as doubles):
+//   floats:   |o - g| / |g| where |g| > 2^-23 (float32's epsilon), else |o - g|
+//   integers and bool: |o - g|
+//   both NaN, or the same infinity: 0; NaN or an infinity on one side only: +inf.
+// The output passes when at least standard.required_rate % of its elements have an error at
+// most standard.error_level. Shapes must hold the same number of elements.
+OutputCheck ScoreOutput(const Tensor& dumped, const RefTensor& reference, int index, const MetricSet& metrics);
+
+// Same on a reference-shaped candidate held as doubles (the rerun against the dump).
+OutputCheck ScoreValues(const RefTensor& candidate, const RefTensor& reference, int index, const MetricSet& metrics);
+
+}  // namespace ait::opcheck
