@@ -61,6 +61,10 @@ struct CompareRequest {
   std::function<void(size_t done, size_t total)> progress;
   // --fail-on: names of kFailConditions; CompareResult::exit_status follows them.
   std::vector<std::string> fail_on;
+  // --opcheck: check each operation of my dump that holds its inputs and params (after/ and
+  // op_param.json) on its own inputs against opcheck's float64 reference; a failing one is a
+  // root cause whatever it inherits, a passing root cause is precision-limited.
+  bool opcheck = false;
 };
 
 // A pairing strategy asked before the chosen one, and why it did not pair the dumps.
@@ -83,6 +87,7 @@ struct CompareResult {
   std::filesystem::path peer_root;
   std::string peer_strategy;
   size_t peer_matched = 0;
+  size_t opchecked = 0, opcheck_failed = 0;  // --opcheck: operations checked, and failing
   CompareSummary summary;             // of `rows`
   ReportPaths reports;                // what was written; empty paths when nothing was (json/html: folders)
   // The kFailConditions that hold (whether asked for or not), in their order, and the exit

@@ -106,6 +106,14 @@ struct SideScore {
   bool off(double distance_threshold) const { return nonfinite > 0 || (distance && *distance > distance_threshold); }
 };
 
+// compare --opcheck: an operation of my dump checked on its own dumped inputs against opcheck's
+// float64 reference (docs/OPCHECK.md), independent of the golden.
+struct LocalCheck {
+  bool failed = false;   // an output misses the precision standard of its dtype: a wrong kernel
+  std::string evidence;  // "output 0 (float16): 97.2% of 192 elements within 0.001 (needs 99.9%), ..."
+};
+using LocalChecks = std::vector<std::optional<LocalCheck>>;  // parallel to OpPairing::ops
+
 struct OpDivergence {
   Verdict verdict = Verdict::kUnscored;
   // For kIntroducing, how it was decided:
@@ -116,6 +124,8 @@ struct OpDivergence {
   //   "exact"      the floor is zero here: inputs identical to the golden's, output not
   //   "outlier"    inputs within threshold, local error an outlier against the floor of its
   //                type (or the peer's same operation), and the output distance a jump
+  //   "opcheck"    (compare --opcheck) it fails its own check on its dumped inputs, whatever
+  //                the drift it inherits says
   std::string cause;
   std::string why;  // one sentence for reports
   SideScore inputs, outputs;
@@ -128,6 +138,10 @@ struct OpDivergence {
   // "its 12 inner operations".
   std::optional<double> expected_local_error;
   std::string expected_from;
+  // compare --opcheck: its own check, where my dump held its inputs and params. An introducing
+  // operation that passes it is precision-limited (it amplifies what it inherits, or rounds),
+  // not a wrong kernel.
+  std::optional<LocalCheck> local_check;
 };
 
 // One tensor pair of an operation, as ErrorGap names it.
@@ -166,6 +180,9 @@ struct RootCause {
   std::vector<size_t> occurrences;   // every token's occurrence, first token first
   std::vector<std::string> tokens;   // their token ids
   std::optional<ErrorGap> gap;       // for a root cause with inner operations (first occurrence)
+  // compare --opcheck: the operation whose own check covers it (OpDivergence::local_check): its
+  // own index, or the innermost operation around it that was checked (a kernel's operation).
+  std::optional<size_t> checked_by;
 };
 
 struct DivergenceReport {
@@ -227,8 +244,11 @@ struct DivergenceReport {
 // Root causes: introducing operations with no introducing operation inside them (same token),
 // the same operation in later tokens folded into its first, in execution order.
 // With `peer`, an operation with a peer value is judged against it instead of its type.
+// With `local` (compare --opcheck), an operation that fails its own check introduces the error
+// ("opcheck") whatever its verdict would be; its check is kept on every checked operation.
 DivergenceReport AnalyzeDivergence(const OpPairing& ops, const std::vector<CompareRow>& rows,
-                                   const DivergenceOptions& options, const PeerFloor* peer = nullptr);
+                                   const DivergenceOptions& options, const PeerFloor* peer = nullptr,
+                                   const LocalChecks* local = nullptr);
 
 // For each operation of `mine`, the local error of the operation of `peer` (a pairing of the
 // same golden against the peer) with the same golden name and token; `peer_report` analyses `peer`.

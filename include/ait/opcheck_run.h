@@ -104,6 +104,16 @@ struct OpcheckResult {
 // operation (unreadable param or tensor, no reference) is a case with a fail reason.
 OpcheckResult RunOpcheck(const OpcheckRequest& request);
 
+// compare --opcheck: checks each of the operation folders `dirs` in parallel (`threads`, 0 = all
+// cores). An entry whose folder is not a leaf operation folder with after/ and op_param.json
+// (a graph, a kernel, a torch module, an empty path) gets nullopt.
+std::vector<std::optional<OpcheckCase>> CheckOperationFolders(const std::vector<std::filesystem::path>& dirs,
+                                                              int threads);
+
+// One line of evidence for a checked case: its first failing output's numbers (rate, standard,
+// worst element), or the largest error when every output passed.
+std::string CaseEvidence(const OpcheckCase& c);
+
 // The end-of-run text: counts, then the FAILED cases first with their evidence, then where the
 // reports went.
 std::string FormatOpcheckResult(const OpcheckResult& result);

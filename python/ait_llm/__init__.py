@@ -4,6 +4,7 @@
     from ait_llm import atb_json_to_onnx             # ATB topology JSON -> ONNX
     from ait_llm import compare_folders              # `ait llm compare` of two dumps (docs/PYTHON_API.md)
     from ait_llm import dump_data                    # manual golden dump: golden_tensor/metadata.json
+    from ait_llm import opcheck                      # `ait llm opcheck` of a dump (docs/OPCHECK.md)
 
 Everything is imported on first use, so `import ait_llm` needs neither torch nor the
 compiled extension."""
@@ -19,6 +20,7 @@ _LAZY = {
     "compare_folders": "ait_llm.compare",
     "compare_files": "ait_llm.compare",
     "compare_tensors": "ait_llm.compare",
+    "opcheck": "ait_llm.opcheck",
     "__version__": "ait_llm._ait_core",  # the project's version, as `ait --version` prints it
 }
 

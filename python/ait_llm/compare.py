@@ -90,7 +90,7 @@ def _custom_algorithms(custom_algorithms):
 
 
 def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_file=None, threads=0,
-                    cmp_level="layer", custom_algorithms=None, peer=None, fail_on=()):
+                    cmp_level="layer", custom_algorithms=None, peer=None, fail_on=(), opcheck=False):
     """Compares two dump folders as ``ait llm compare -gp golden -mp my`` does, through the
     same C++ call (``RunCompare``): the same pairing strategy, rows and root causes.
 
@@ -106,6 +106,11 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     ``fail_on`` is the command's ``--fail-on`` (``"root-cause"``, ``"off"``, ``"failed"``):
     ``summary["verdict"]`` gives the conditions that held and the ``exit_status`` the command
     would return (0 when none asked for held).
+
+    ``opcheck=True`` is the command's ``--opcheck``: each operation of ``my`` that holds its
+    inputs and params is checked on them against opcheck's float64 reference
+    (docs/OPCHECK.md); one that fails is a root cause whatever it inherits, and each checked
+    operation's entry in ``summary["operations"]`` carries ``"opcheck"`` (result, evidence).
 
     ``cmp_level`` is the command's ``-cl`` (:data:`CMP_LEVELS`): ``"layer"`` and ``"token"``
     compare everything paired; ``"module"`` / ``"api"`` keep the pairs in the torch dump's
@@ -145,6 +150,6 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
                                        None if output is None else os.fspath(output), float(cosine_threshold),
                                        None if op_mapping_file is None else os.fspath(op_mapping_file), int(threads),
                                        cmp_level, algorithms, None if peer is None else os.fspath(peer),
-                                       [fail_on] if isinstance(fail_on, str) else list(fail_on))
+                                       [fail_on] if isinstance(fail_on, str) else list(fail_on), bool(opcheck))
     result["summary"] = json.loads(result["summary"])
     return result

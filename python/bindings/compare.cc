@@ -82,9 +82,10 @@ py::dict CompareFiles(const std::string& golden_path, const std::string& my_path
 py::dict CompareFolders(const std::string& golden, const std::string& my, const std::optional<std::string>& output,
                         double cosine_threshold, const std::optional<std::string>& op_mapping_file, int threads,
                         const std::string& cmp_level, const std::vector<std::pair<std::string, py::object>>& custom_algorithms,
-                        const std::optional<std::string>& peer, const std::vector<std::string>& fail_on) {
+                        const std::optional<std::string>& peer, const std::vector<std::string>& fail_on, bool opcheck) {
   CompareRequest request;
   request.fail_on = fail_on;
+  request.opcheck = opcheck;
   const std::optional<CompareLevel> level = ParseCompareLevel(cmp_level);
   if (!level)
     throw py::value_error("cmp_level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
@@ -135,7 +136,7 @@ void RegisterCompare(py::module_& m) {
   m.def("compare_folders", &CompareFolders, py::arg("golden"), py::arg("my"), py::arg("output") = py::none(),
         py::arg("cosine_threshold") = 0.99, py::arg("op_mapping_file") = py::none(), py::arg("threads") = 0,
         py::arg("cmp_level") = "layer", py::arg("custom_algorithms") = std::vector<std::pair<std::string, py::object>>{},
-        py::arg("peer") = py::none(), py::arg("fail_on") = std::vector<std::string>{},
+        py::arg("peer") = py::none(), py::arg("fail_on") = std::vector<std::string>{}, py::arg("opcheck") = false,
         "Compares two dump folders as `ait llm compare` does (RunCompare): the chosen strategy, the\n"
         "strategies that declined, the CSV rows, the summary document (JSON text), the reports written.\n"
         "custom_algorithms: (name, callable) pairs; cmp_level: layer, token, module, api or logits;\n"

@@ -132,6 +132,11 @@ int RunCompare(const std::vector<std::string>& raw_args) {
                  "layer, token (compare everything paired), module, api (the torch dump's module / API-mode "
                  "folders only) or logits (the model's final output only)")
       ->capture_default_str();
+  bool opcheck = false;
+  app.add_flag("--opcheck", opcheck,
+               "check each operation of my dump on its own dumped inputs against opcheck's float64 reference "
+               "(needs after/ and op_param.json: 'dump --type tensor -time 2'); one that fails is a root cause "
+               "whatever it inherits");
   std::vector<std::string> fail_on;
   app.add_option("--fail-on", fail_on,
                  "COND[,COND...]: exit non-zero when a condition holds, for CI (" + FailConditionNames() +
@@ -176,6 +181,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   request.threads = threads;
   request.level = *compare_level;
   request.fail_on = fail_on;
+  request.opcheck = opcheck;
   if (!algorithms.empty()) {  // only now is Python loaded
     PythonMetrics loaded = LoadPythonMetrics(algorithms);
     if (loaded.status == kExitUsage) return UsageError("--custom-algorithms: " + loaded.error);

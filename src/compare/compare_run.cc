@@ -12,6 +12,7 @@
 
 #include "ait/error.h"
 #include "ait/log.h"
+#include "ait/opcheck_run.h"
 #include "compare/pairing/compare_level.h"
 #include "compare/pairing/pairing_strategy.h"
 #include "compare/report/html_report.h"
@@ -143,6 +144,24 @@ Paired PairWithGolden(const CompareRequest& request, const fs::path& other, cons
   return out;
 }
 
+// --opcheck: each operation of my dump checked on its own dumped inputs, where its folder holds
+// them (an ATB dump's after/ and op_param.json).
+LocalChecks CheckMyOperations(const OpPairing& ops, int threads) {
+  std::vector<fs::path> dirs(ops.ops.size());
+  for (size_t i = 0; i < ops.ops.size(); ++i) {
+    const OpPair& op = ops.ops[i];
+    if (op.outputs.empty()) continue;
+    const fs::path tensor_dir = fs::path(op.outputs.front().my_path).parent_path();
+    if (tensor_dir.filename() == "after" || tensor_dir.filename() == "before") dirs[i] = tensor_dir.parent_path();
+  }
+  const std::vector<std::optional<OpcheckCase>> checked = CheckOperationFolders(dirs, threads);
+  LocalChecks out(checked.size());
+  for (size_t i = 0; i < checked.size(); ++i)
+    if (checked[i] && checked[i]->status != CaseStatus::kUnsupported)
+      out[i] = LocalCheck{checked[i]->status == CaseStatus::kFailed, CaseEvidence(*checked[i])};
+  return out;
+}
+
 CompareResult CompareFolders(const CompareRequest& request) {
   CompareResult result;
   result.folders = true;
@@ -174,7 +193,18 @@ CompareResult CompareFolders(const CompareRequest& request) {
                                                             [](const auto& v) { return v.has_value(); }));
     Log(LogLevel::kInfo, "peer: {} of {} operations found in the peer", result.peer_matched, ops.ops.size());
   }
-  result.analysis = AnalyzeDivergence(ops, rows, analysis_options, peer ? &*peer : nullptr);
+  std::optional<LocalChecks> local;
+  if (request.opcheck) {
+    local = CheckMyOperations(ops, request.threads);
+    for (const auto& c : *local)
+      if (c) {
+        ++result.opchecked;
+        result.opcheck_failed += c->failed;
+      }
+    Log(LogLevel::kInfo, "--opcheck: {} operations of my dump checked on their own inputs, {} failed", result.opchecked,
+        result.opcheck_failed);
+  }
+  result.analysis = AnalyzeDivergence(ops, rows, analysis_options, peer ? &*peer : nullptr, local ? &*local : nullptr);
 
   rows.resize(ops.rows.size());  // the CSV's rows come first
   NoteOperations(ops, result.analysis, rows);

@@ -250,6 +250,15 @@ Discovery DiscoverCases(const fs::path& input, const CaseFilter& filter) {
   return out;
 }
 
+std::optional<CaseSpec> CaseAt(const fs::path& dir) {
+  std::string id, type;
+  if (!SplitIdFolder(dir.filename().string(), &id, &type)) return std::nullopt;
+  if (!IsFile(dir / kParamFile) || !IsFolder(dir / kAfterFolder) || IsGraph(dir)) return std::nullopt;
+  std::string op_id;
+  const fs::path token = TokenFolderAbove(dir, &op_id);
+  return MakeSpec(dir, token.empty() ? id : op_id, type, token.empty() ? "" : token.filename().string());
+}
+
 std::vector<CsvOperation> ParseOperationCsv(std::string_view text, std::string_view where) {
   std::vector<std::string_view> lines;
   for (size_t start = 0; start < text.size();) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,10 @@ Discovery DiscoverCases(const std::filesystem::path& input, const CaseFilter& fi
 // tensor_dir does not exist (reported as FAILED with the reason).
 Discovery CasesFromOperationCsv(const std::filesystem::path& csv, const std::filesystem::path& input,
                                 const CaseFilter& filter);
+
+// The case of one operation folder: when `dir` holds after/ and op_param.json and is not a graph
+// (its op id from the token folder above it, "" when there is none); nullopt otherwise.
+std::optional<CaseSpec> CaseAt(const std::filesystem::path& dir);
 
 // Parses an operation CSV's text: (OpName, OpParam) per row. Throws ait::Error naming `where`.
 struct CsvOperation {

@@ -116,6 +116,42 @@ OpcheckResult RunOpcheck(const OpcheckRequest& request) {
   return result;
 }
 
+std::vector<std::optional<OpcheckCase>> CheckOperationFolders(const std::vector<fs::path>& dirs, int threads) {
+  std::vector<std::optional<OpcheckCase>> out(dirs.size());
+  const opcheck::CheckOptions options;
+  auto run = [&] {
+    tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t i) {
+      if (dirs[i].empty()) return;
+      if (auto spec = opcheck::CaseAt(dirs[i])) out[i] = opcheck::CheckCase(*spec, options);
+    });
+  };
+  if (threads > 0) {
+    tbb::task_arena arena(threads);
+    arena.execute(run);
+  } else {
+    run();
+  }
+  return out;
+}
+
+namespace {
+std::string OutputEvidence(const OutputCheck& o) {
+  if (!o.scored) return fmt::format("output {}: {}", o.index, o.fail_reason);
+  return fmt::format("output {} ({}): {:.4g}% of {} elements within {} (needs {}%), max relative error {:.4g}{}", o.index,
+                     ShortName(o.dtype), o.rel_rate, o.elements, o.standard.error_level, o.standard.required_rate,
+                     o.max_rel, o.worst.empty() ? "" : " at " + o.worst);
+}
+}  // namespace
+
+std::string CaseEvidence(const OpcheckCase& c) {
+  for (const OutputCheck& o : c.outputs)
+    if (!o.passed) return OutputEvidence(o);
+  if (!c.fail_reason.empty()) return c.fail_reason;
+  double worst = 0;
+  for (const OutputCheck& o : c.outputs) worst = std::max(worst, o.max_rel);
+  return fmt::format("every output within its dtype's standard (max relative error {:.3g})", worst);
+}
+
 std::string FormatOpcheckResult(const OpcheckResult& result) {
   std::string out = fmt::format("opcheck: {} operation{} checked under {}: {} PASS, {} FAILED, {} addition failed",
                                 result.cases.size(), result.cases.size() == 1 ? "" : "s", result.base.string(),
@@ -135,16 +171,8 @@ std::string FormatOpcheckResult(const OpcheckResult& result) {
       break;
     }
     out += fmt::format("  {}\n", where(c));
-    for (const OutputCheck& o : c.outputs) {
-      if (o.passed) continue;
-      if (o.scored)
-        out += fmt::format("    output {} ({}): {:.4g}% of {} elements within {} (needs {}%), max relative error {:.4g}"
-                           "{}\n",
-                           o.index, ShortName(o.dtype), o.rel_rate, o.elements, o.standard.error_level,
-                           o.standard.required_rate, o.max_rel, o.worst.empty() ? "" : " at " + o.worst);
-      else
-        out += fmt::format("    output {}: {}\n", o.index, o.fail_reason);
-    }
+    for (const OutputCheck& o : c.outputs)
+      if (!o.passed) out += "    " + OutputEvidence(o) + "\n";
     if (!c.fail_reason.empty()) out += fmt::format("    {}\n", c.fail_reason);
     out += fmt::format("    tensors: {}\n", c.tensor_path.string());
   }

@@ -32,12 +32,28 @@ namespace {
 
 constexpr double kEps32 = 1.1920928955078125e-07;  // 2^-23
 
-double ElementError(double o, double g, bool relative) {
+// `floor`: relative errors are taken against at least this magnitude (kFloorOfRms of the
+// reference's RMS), 0 for absolute errors.
+double ElementError(double o, double g, double floor, bool relative) {
   const bool on = std::isnan(o), gn = std::isnan(g);
   if (on || gn) return on && gn ? 0.0 : std::numeric_limits<double>::infinity();
   if (std::isinf(o) || std::isinf(g)) return o == g ? 0.0 : std::numeric_limits<double>::infinity();
   const double diff = std::fabs(o - g);
-  return relative && std::fabs(g) > kEps32 ? diff / std::fabs(g) : diff;
+  if (!relative) return diff;
+  const double denom = std::max(std::fabs(g), floor);
+  return denom > kEps32 ? diff / denom : diff;
+}
+
+// The RMS of the finite elements of `ref`.
+double Rms(const RefTensor& ref) {
+  double sum = 0;
+  int64_t n = 0;
+  for (double g : ref.data)
+    if (std::isfinite(g)) {
+      sum += g * g;
+      ++n;
+    }
+  return n ? std::sqrt(sum / static_cast<double>(n)) : 0.0;
 }
 
 std::string IndexText(int64_t flat, const std::vector<int64_t>& shape) {
@@ -67,18 +83,19 @@ OutputCheck Score(const double* out, DType out_dtype, const std::vector<int64_t>
   }
   const bool relative = IsFloating(out_dtype);
   const double level = c.standard.error_level;
+  const double floor = relative ? kFloorOfRms * Rms(ref) : 0.0;
   int64_t within = 0, abs_within = 0, worst = -1;
   double max_rel = 0, max_abs = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double g = ref.data[static_cast<size_t>(i)];
-    const double e = ElementError(out[i], g, relative);
+    const double e = ElementError(out[i], g, floor, relative);
     if (e <= level) ++within;
     if (worst < 0 || e > max_rel) {
       max_rel = e;
       worst = i;
     }
     if (metrics.abs) {
-      const double a = ElementError(out[i], g, false);
+      const double a = ElementError(out[i], g, 0.0, false);
       if (a <= level) ++abs_within;
       max_abs = std::max(max_abs, a);
     }

@@ -13,8 +13,15 @@ struct MetricSet {
   bool abs = false, cosine = false, kl = false;
 };
 
+// Relative errors are taken against at least this fraction of the reference tensor's RMS: an
+// element that a sum cancelled to near zero (a dot product of terms much larger than its result)
+// carries the rounding error of the terms, which a relative error of the element itself would
+// magnify without bound; a correct float32 GEMM fails 1e-4 on such elements (docs/OPCHECK.md).
+inline constexpr double kFloorOfRms = 1.0 / 128;
+
 // Element error, per element i (g the reference, o the dumped output, both as doubles):
-//   floats:   |o - g| / |g| where |g| > 2^-23 (float32's epsilon), else |o - g|
+//   floats:   |o - g| / max(|g|, kFloorOfRms * rms(reference)) where that is > 2^-23 (float32's
+//             epsilon), else |o - g|
 //   integers and bool: |o - g|
 //   both NaN, or the same infinity: 0; NaN or an infinity on one side only: +inf.
 // The output passes when at least standard.required_rate % of its elements have an error at

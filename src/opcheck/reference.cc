@@ -130,4 +130,6 @@ int64_t DimProduct(const std::vector<int64_t>& shape, size_t begin, size_t end) 
   return p;
 }
 
+double Float32Math(DType input, double x) { return input == DType::kFloat64 ? x : RoundTo(DType::kFloat32, x); }
+
 }  // namespace ait::opcheck

@@ -102,5 +102,10 @@ void RequireFloat(const RefCall& call, size_t i, std::string_view name);
 std::vector<int64_t> IntValues(const RefCall& call, size_t i, std::string_view name);
 // Product of shape[begin, end) (1 when empty); throws ait::Error on int64 overflow.
 int64_t DimProduct(const std::vector<int64_t>& shape, size_t begin, size_t end);
+// x as float32 arithmetic gives it when `input` (the dtype the operands were stored in) is a
+// storage dtype of the float32 kernels: for a quotient that is rounded to an integer next
+// (quantization), where a tie decided in double would flip an integer a correct float32 kernel
+// produces. The identity for float64 inputs.
+double Float32Math(DType input, double x);
 
 }  // namespace ait::opcheck

@@ -162,6 +162,21 @@ struct InnerIndex {
   }
 };
 
+// compare --opcheck: the operation whose own check covers ops[i]: itself when it was checked,
+// else the innermost checked operation of its token that holds it (a kernel's operation).
+std::optional<size_t> CheckedBy(const std::vector<OpPair>& ops, const DivergenceReport& report, size_t i) {
+  if (report.ops[i].local_check) return i;
+  std::optional<size_t> best;
+  for (size_t j = 0; j < ops.size(); ++j) {
+    if (j == i || !report.ops[j].local_check || ops[j].token_id != ops[i].token_id) continue;
+    InnerIndex index;
+    if (!ops[i].op_id.empty()) index.ids.insert(ops[i].op_id);
+    index.names.insert(ops[i].my_name);
+    if (index.HasInside(ops[j]) && (!best || ops[j].depth > ops[*best].depth)) best = j;
+  }
+  return best;
+}
+
 // Below this distance two tensors count as identical for the noise floor: bit-identical ones
 // have 0, and a different summation order of the same float32 computation (another thread
 // count, another device) stays near 1e-6; a 0.5 % error is 5e-3.
@@ -581,7 +596,8 @@ std::string_view VerdictName(Verdict verdict) {
 }
 
 DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<CompareRow>& rows,
-                                   const DivergenceOptions& options, const PeerFloor* peer) {
+                                   const DivergenceOptions& options, const PeerFloor* peer,
+                                   const LocalChecks* local) {
   DivergenceReport report;
   report.cosine_threshold = options.cosine_threshold;
   report.distance_threshold = DistanceThreshold(options.cosine_threshold);
@@ -732,6 +748,13 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
                                    "{:.3g} out), no jump",
                                    in.distance.value_or(0), *out.distance);
     }
+    // Its own check (--opcheck) outranks the drift it inherits: a kernel wrong on its own inputs
+    // introduces error even where upstream error hides it, or where it stays within threshold.
+    if (local && i < local->size() && (*local)[i]) {
+      d.local_check = *(*local)[i];
+      if (d.local_check->failed && d.verdict != Verdict::kIntroducing)
+        introduce("opcheck", "fails its own check on its dumped inputs: " + d.local_check->evidence);
+    }
     seen_off |= out_off;
     seen_nonfinite |= out_nonfinite;
     if (report.by_token.empty() || report.by_token.back().token_id != ops[i].token_id)
@@ -779,6 +802,7 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
   for (RootCause& rc : all) {
     for (size_t i : rc.occurrences) report.ops[i].root_cause = true;
     if (!ops[rc.op].leaf) rc.gap = FindGap(pairing, rc.op, report, rows, row_of, options);
+    rc.checked_by = CheckedBy(ops, report, rc.op);
   }
   report.root_causes = std::move(all);
 
@@ -937,6 +961,14 @@ std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r
     }
     out += fmt::format("root cause #{}: {} ({}): {} ({}); {}{}\n", k + 1, what, where, d.cause, d.why, evidence,
                        tokens);
+    if (rc.checked_by && d.cause != "opcheck") {
+      const LocalCheck& check = *r.ops[*rc.checked_by].local_check;
+      const std::string of = *rc.checked_by == rc.op ? "" : " (its operation " + pairing.ops[*rc.checked_by].my_name + ")";
+      out += check.failed ? "  opcheck FAILED on its own inputs" + of + ": a wrong kernel; " + check.evidence + "\n"
+                          : "  opcheck PASS on its own inputs" + of +
+                                ": precision-limited (it amplifies what it inherits, or rounds), not a wrong kernel; " +
+                                check.evidence + "\n";
+    }
     if (rc.gap) out += "  " + DescribeGap(pairing, *rc.gap) + "\n";
   }
   if (r.root_causes_left_out) out += fmt::format("  ... and {} more candidates (see the JSON report)\n", r.root_causes_left_out);

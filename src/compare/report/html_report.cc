@@ -118,6 +118,17 @@ json ChartData(const OpPairing& ops, const DivergenceReport& r) {
   return json{{"threshold", r.cosine_threshold}, {"distance_threshold", r.distance_threshold}, {"tokens", tokens}};
 }
 
+// compare --opcheck: what the root cause's own check says.
+std::string OpcheckNote(const OpPairing& ops, const DivergenceReport& r, const RootCause& rc) {
+  if (!rc.checked_by) return "";
+  const LocalCheck& check = *r.ops[*rc.checked_by].local_check;
+  const std::string of = *rc.checked_by == rc.op ? "" : " (its operation " + ops.ops[*rc.checked_by].my_name + ")";
+  return fmt::format("<div class=\"opcheck {}\"><b>opcheck {}</b> on its own inputs{} &mdash; {}: {}</div>",
+                     check.failed ? "bad" : "ok", check.failed ? "FAILED" : "PASS", HtmlEscape(of),
+                     check.failed ? "a wrong kernel" : "precision-limited, not a wrong kernel",
+                     HtmlEscape(check.evidence));
+}
+
 // The root causes: one line each, then their evidence as a table (or why there is none).
 std::string RootCauseSection(const OpPairing& ops, const DivergenceReport& r) {
   std::string h = "<h2>Root causes</h2>\n";
@@ -155,7 +166,8 @@ std::string RootCauseSection(const OpPairing& ops, const DivergenceReport& r) {
         k + 1, NameCells(op), HtmlEscape(Join(rc.tokens)), HtmlEscape(d.cause), OutputCosineCell(d),
         Cell(d.outputs.relative_l2, "{:.4g}"), Cell(d.outputs.max_relative_error, "{:.4g}"),
         Cell(d.inputs.cosine, "{:.8f}"), Cell(d.inputs.relative_l2, "{:.4g}"), HtmlEscape(d.why),
-        rc.gap ? "<div class=\"gap\">" + HtmlEscape(DescribeGap(ops, *rc.gap)) + "</div>" : std::string());
+        (rc.gap ? "<div class=\"gap\">" + HtmlEscape(DescribeGap(ops, *rc.gap)) + "</div>" : std::string()) +
+            OpcheckNote(ops, r, rc));
   }
   return h + "</tbody>\n</table>\n";
 }

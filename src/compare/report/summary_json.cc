@@ -53,6 +53,22 @@ json GapJson(const OpPairing& ops, const std::optional<ErrorGap>& gap) {
               {"text", DescribeGap(ops, *gap)}};
 }
 
+// compare --opcheck: the operation's own check; null where it was not checked.
+json OpcheckJson(const OpDivergence& d) {
+  if (!d.local_check) return nullptr;
+  return json{{"result", d.local_check->failed ? "FAILED" : "PASS"},
+              {"evidence", d.local_check->evidence},
+              {"kind", d.local_check->failed ? "wrong kernel" : "precision-limited"}};
+}
+
+// A root cause's: its own check or its operation's (a kernel's), naming which operation.
+json RootCauseOpcheckJson(const OpPairing& ops, const DivergenceReport& r, const RootCause& rc) {
+  if (!rc.checked_by) return nullptr;
+  json j = OpcheckJson(r.ops[*rc.checked_by]);
+  j["operation"] = ops.ops[*rc.checked_by].my_name;
+  return j;
+}
+
 json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
   json row{{"index", index},
            {"token_id", op.token_id},
@@ -72,6 +88,7 @@ json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
   row["local_error"] = JsonNumber(d.local_error);
   row["expected_local_error"] = JsonNumber(d.expected_local_error);
   row["expected_from"] = d.expected_from;
+  row["opcheck"] = OpcheckJson(d);
   return row;
 }
 
@@ -103,6 +120,7 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
         {"cause", d.cause},
         {"why", d.why},
         {"evidence", Numbers(d)},
+        {"opcheck", RootCauseOpcheckJson(ops, r, rc)},
         {"gap", GapJson(ops, rc.gap)}});
     causes.back()["evidence"].update(json{{"inputs_scored", d.inputs.scored},
                                           {"outputs_scored", d.outputs.scored},
