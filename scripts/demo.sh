@@ -24,4 +24,8 @@ run "$BUILD/bin/ait" llm dump --type model layer tensor -er 0,1 -o "$OUT/my" \
 golden=$(ls -d "$OUT"/golden/ait_dump/torch_tensors/cpu_*)
 my=$(ls -d "$OUT"/my/ait_dump/tensors/0_*)
 run "$BUILD/bin/ait" llm compare -gp "$golden" -mp "$my" -o "$OUT"
+# Each operation of my dump checked on its own inputs against a float64 reference: the
+# planted operation FAILS, everything downstream of it still passes. Exit status 1 says
+# something failed; the demo goes on to say where the fault was.
+run "$BUILD/bin/ait" llm opcheck -i "$my/0" -o "$OUT" || [ $? -eq 1 ]
 printf '\nThe fault was planted in %s.\n' "${FAULT%%=*}"
