@@ -163,6 +163,50 @@ TEST(AnalyzeDivergence, NamesTheOperationWhoseInputsAreCloseAndOutputIsOff) {
   EXPECT_NE(text.find("root cause #1: Linear_1 [Linear] (token 0, op 1): diverged"), std::string::npos) << text;
 }
 
+// compare --opcheck: Act_2 only carries the error Linear_1 introduced (propagating by drift),
+// but fails its own check: it introduces error too. Linear_1 passes its own: precision-limited.
+TEST(AnalyzeDivergence, AnOperationFailingItsOwnCheckIntroducesWhateverItInherits) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Norm_0", "0", 0, {"x"}, {"a"}), Op("0", "Linear_1", "1", 0, {"a"}, {"b"}),
+             Op("0", "Act_2", "2", 0, {"b"}, {"c"}), Op("0", "Add_3", "3", 0, {"c"}, {"d"})};
+  std::vector<CompareRow> rows = {Scored("x", 1), Scored("a", 0.99999), Scored("b", 0.9, 0.45, 3.0),
+                                  Scored("c", 0.88, 0.5), Scored("d", 0.88, 0.5)};
+  LocalChecks checks(ops.ops.size());
+  checks[1] = LocalCheck{false, "every output within its dtype's standard"};
+  checks[2] = LocalCheck{true, "output 0 (float16): 12% of 4 elements within 0.001 (needs 99.9%)"};
+  DivergenceReport plain = AnalyzeDivergence(ops, rows, {});
+  EXPECT_EQ(plain.ops[2].verdict, Verdict::kPropagating);
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {}, nullptr, &checks);
+  EXPECT_EQ(r.ops[2].verdict, Verdict::kIntroducing);
+  EXPECT_EQ(r.ops[2].cause, "opcheck");
+  EXPECT_EQ(r.ops[3].verdict, Verdict::kPropagating);
+  EXPECT_FALSE(r.ops[3].local_check);
+  EXPECT_EQ(Names(ops, r), (std::vector<std::string>{"Linear_1", "Act_2"}));
+  ASSERT_EQ(r.root_causes[0].checked_by, std::optional<size_t>(1));
+  EXPECT_EQ(r.introducing, 2u);
+  EXPECT_EQ(r.propagating, 1u);
+  std::string text = FormatRootCauses(ops, r);
+  EXPECT_NE(text.find("opcheck PASS on its own inputs: precision-limited"), std::string::npos) << text;
+  EXPECT_NE(text.find("root cause #2: Act_2 [Act] (token 0, op 2): opcheck (fails its own check"), std::string::npos)
+      << text;
+}
+
+// A kernel named as root cause shows the check of the operation around it.
+TEST(AnalyzeDivergence, AKernelRootCauseShowsItsOperationsCheck) {
+  OpPairing ops;
+  ops.ops = {Op("0", "Linear_1:MatMul", "1_0", 1, {"a"}, {"k"}), Op("0", "Linear_1", "1", 0, {"a"}, {"k"})};
+  ops.ops[1].leaf = false;
+  std::vector<CompareRow> rows = {Scored("a", 1), Scored("k", 0.5, 1.0)};
+  LocalChecks checks(ops.ops.size());
+  checks[1] = LocalCheck{true, "output 0: 0% of 4 elements within 0.001"};
+  DivergenceReport r = AnalyzeDivergence(ops, rows, {}, nullptr, &checks);
+  EXPECT_EQ(Names(ops, r), std::vector<std::string>{"Linear_1:MatMul"});
+  ASSERT_EQ(r.root_causes[0].checked_by, std::optional<size_t>(1));
+  std::string text = FormatRootCauses(ops, r);
+  EXPECT_NE(text.find("opcheck FAILED on its own inputs (its operation Linear_1): a wrong kernel"), std::string::npos)
+      << text;
+}
+
 // Two runs of one deterministic computation: Norm and Linear turn identical inputs into
 // identical outputs in token 0, so the floor is zero; in token 1 Act_2 gets identical inputs
 // and gives an output 1% off, far inside the threshold: the error is born there.
