@@ -1,5 +1,7 @@
 #include "args.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cmath>
 
@@ -118,6 +120,11 @@ CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, do
         return {};
       },
       ""));
+}
+
+int UsageError(const char* command, const std::string& message) {
+  std::fprintf(stderr, "ait llm %s: error: %s\n(see 'ait llm %s --help')\n", command, message.c_str(), command);
+  return kExitUsage;
 }
 
 }  // namespace ait::cli

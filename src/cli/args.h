@@ -50,6 +50,9 @@ class AliasFormatter : public CLI::Formatter {
   std::vector<OptionAlias> aliases_;
 };
 
+// Prints "ait llm COMMAND: error: MESSAGE" and the --help hint to stderr; returns kExitUsage.
+int UsageError(const char* command, const std::string& message);
+
 // Exit codes of every subcommand.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;  // the work could not be done (unreadable input, unwritable output)

@@ -29,11 +29,6 @@ const std::vector<OptionAlias> kAliases = {
     {"-pp", "--peer-path"},
 };
 
-int UsageError(const std::string& message) {
-  std::fprintf(stderr, "ait llm compare: error: %s\n(see 'ait llm compare --help')\n", message.c_str());
-  return kExitUsage;
-}
-
 // `line` wrapped to kHelpWidth, its continuation lines indented by `indent` columns.
 std::string Indented(const std::string& line, size_t indent) {
   const std::string lead = line.substr(0, indent);
@@ -149,29 +144,29 @@ int RunCompare(const std::vector<std::string>& raw_args) {
       ->expected(1, -1);
   if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto level = ParseLogLevel(log_level);
-  if (!level) return UsageError("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
+  if (!level) return UsageError("compare", "--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
   SetLogLevel(*level);
   const std::optional<CompareLevel> compare_level = ParseCompareLevel(cmp_level);
   if (!compare_level)
-    return UsageError("--cmp-level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
+    return UsageError("compare", "--cmp-level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
   std::error_code ec;
   for (const auto& [flag, path] : {std::pair{"--golden-path", golden}, std::pair{"--my-path", my}})
-    if (!fs::exists(path, ec)) return UsageError(std::string(flag) + ": '" + path + "' does not exist");
+    if (!fs::exists(path, ec)) return UsageError("compare", std::string(flag) + ": '" + path + "' does not exist");
   if (!peer.empty() && !fs::is_directory(peer, ec))
-    return UsageError("--peer-path: '" + peer + "' is not a folder (a peer is a dump folder)");
+    return UsageError("compare", "--peer-path: '" + peer + "' is not a folder (a peer is a dump folder)");
   if (const auto unknown = UnknownFailConditions(fail_on); !unknown.empty())
-    return UsageError("--fail-on: '" + unknown[0] + "' is not one of " + FailConditionNames());
+    return UsageError("compare", "--fail-on: '" + unknown[0] + "' is not one of " + FailConditionNames());
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
-    return UsageError("--output: '" + output + "' exists and is not a folder");
+    return UsageError("compare", "--output: '" + output + "' exists and is not a folder");
   CompareRequest request;
   if (!mapping_file.empty()) {
     auto loaded = Capture([&] { return LoadOpMapping(mapping_file); });
-    if (!loaded.ok()) return UsageError("--op-mapping-file: " + loaded.error());
+    if (!loaded.ok()) return UsageError("compare", "--op-mapping-file: " + loaded.error());
     request.mapping = std::move(loaded).value();
   }
   const bool golden_dir = fs::is_directory(golden, ec), my_dir = fs::is_directory(my, ec);
   if (golden_dir != my_dir)
-    return UsageError("--golden-path and --my-path must both be folders or both be files ('" + golden + "' is a " +
+    return UsageError("compare", "--golden-path and --my-path must both be folders or both be files ('" + golden + "' is a " +
                       (golden_dir ? "folder" : "file") + ", '" + my + "' is a " + (my_dir ? "folder" : "file") + ")");
   request.golden = golden;
   request.my = my;
@@ -184,14 +179,14 @@ int RunCompare(const std::vector<std::string>& raw_args) {
   request.opcheck = opcheck;
   if (!algorithms.empty()) {  // only now is Python loaded
     PythonMetrics loaded = LoadPythonMetrics(algorithms);
-    if (loaded.status == kExitUsage) return UsageError("--custom-algorithms: " + loaded.error);
+    if (loaded.status == kExitUsage) return UsageError("compare", "--custom-algorithms: " + loaded.error);
     if (loaded.status != kExitOk) {
       Log(LogLevel::kError, "--custom-algorithms: {}", loaded.error);
       return kExitFailure;
     }
     request.custom_metrics = std::move(loaded.metrics);
     auto columns = Capture([&] { return CsvColumns(CustomMetricNames(request)); });
-    if (!columns.ok()) return UsageError("--custom-algorithms: " + columns.error());
+    if (!columns.ok()) return UsageError("compare", "--custom-algorithms: " + columns.error());
   }
   Progress progress("Comparing pairs");
   request.progress = [&](size_t done, size_t total) { progress.Update(done, total); };

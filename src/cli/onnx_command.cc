@@ -18,11 +18,6 @@ namespace {
 
 const std::vector<OptionAlias> kAliases = {{"-l", "--log-level"}};
 
-int UsageError(const std::string& message) {
-  std::fprintf(stderr, "ait llm onnx: error: %s\n(see 'ait llm onnx --help')\n", message.c_str());
-  return kExitUsage;
-}
-
 // Stops a SAX parse at the first top-level key: a topology JSON has "opName" (layer) or
 // "modelName" (model) there. Anything else under a folder (op_param.json, model_tree.json,
 // metadata.json) is skipped. A file that is not valid JSON counts as a candidate, so its
@@ -116,11 +111,11 @@ int RunOnnx(const std::vector<std::string>& raw_args) {
   if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto parsed_level = ParseLogLevel(log_level);
   if (!parsed_level)
-    return UsageError("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
+    return UsageError("onnx", "--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
   SetLogLevel(*parsed_level);
   std::error_code ec;
   for (const std::string& p : paths)
-    if (!fs::exists(p, ec)) return UsageError("'" + p + "' does not exist");
+    if (!fs::exists(p, ec)) return UsageError("onnx", "'" + p + "' does not exist");
 
   size_t converted = 0, failed = 0;
   auto convert = [&](const std::string& path) {

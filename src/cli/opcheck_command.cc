@@ -26,11 +26,6 @@ const std::vector<OptionAlias> kAliases = {
 constexpr int kExitCheckFailed = 1;
 constexpr int kExitBadInput = 2;
 
-int UsageError(const std::string& message) {
-  std::fprintf(stderr, "ait llm opcheck: error: %s\n(see 'ait llm opcheck --help')\n", message.c_str());
-  return kExitUsage;
-}
-
 }  // namespace
 
 int RunOpcheck(const std::vector<std::string>& raw_args) {
@@ -92,14 +87,14 @@ int RunOpcheck(const std::vector<std::string>& raw_args) {
   app.add_option("--log-level", log_level, "debug, info, warning, error, fatal or critical")->capture_default_str();
   if (int rc = ParseArgs(app, raw_args, kAliases); rc >= 0) return rc;
   auto level = ParseLogLevel(log_level);
-  if (!level) return UsageError("--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
+  if (!level) return UsageError("opcheck", "--log-level: '" + log_level + "' is not one of debug, info, warning, error, fatal, critical");
   SetLogLevel(*level);
   std::error_code ec;
-  if (!fs::exists(input, ec)) return UsageError("--input: '" + input + "' does not exist");
-  if (!fs::is_directory(input, ec)) return UsageError("--input: '" + input + "' is not a folder (opcheck reads a dump folder)");
-  if (!csv.empty() && !fs::is_regular_file(csv, ec)) return UsageError("--csv-path: '" + csv + "' is not a file");
+  if (!fs::exists(input, ec)) return UsageError("opcheck", "--input: '" + input + "' does not exist");
+  if (!fs::is_directory(input, ec)) return UsageError("opcheck", "--input: '" + input + "' is not a folder (opcheck reads a dump folder)");
+  if (!csv.empty() && !fs::is_regular_file(csv, ec)) return UsageError("opcheck", "--csv-path: '" + csv + "' is not a file");
   if (fs::exists(output, ec) && !fs::is_directory(output, ec))
-    return UsageError("--output: '" + output + "' exists and is not a folder");
+    return UsageError("opcheck", "--output: '" + output + "' exists and is not a folder");
   OpcheckRequest request;
   request.input = input;
   request.op_csv = csv;
