@@ -17,12 +17,14 @@ std::vector<Reference> AttentionReferences();   // SelfAttention
 std::vector<Reference> ActivationReferences();  // Activation, Softmax
 std::vector<Reference> ElewiseReferences();     // Elewise
 std::vector<Reference> IndexingReferences();    // Gather, Sampling
-std::vector<Reference> ShapeReferences();       // Concat, Split, Transpose, Slice
+std::vector<Reference> ShapeReferences();       // Concat, Split, Transpose, Slice (not in the engine)
 
 // More of the original's types (FORMATS §8.2) that ATB models use.
 std::vector<Reference> CacheReferences();       // PagedAttention, ReshapeAndCache, KvCache
-std::vector<Reference> ReduceReferences();      // Cumsum, Reduce, Sort, Topk...
-std::vector<Reference> LayoutReferences();      // Where, Fill, Pad, Unpad, Repeat, Transdata, ...
-std::vector<Reference> CollectiveReferences();  // AllReduce, AllGather, LinearParallel
+// Cumsum, Reduce, Sort, FastSoftMax, FastSoftMaxGrad, StridedBatchMatmul, RopeGrad
+std::vector<Reference> ReduceReferences();
+// Where, Fill, Pad, Unpad, Repeat, Transdata, AsStrided, SetValue, GenAttentionMask
+std::vector<Reference> LayoutReferences();
+std::vector<Reference> CollectiveReferences();  // AllReduce, AllGather, Broadcast, LinearParallel
 
 }  // namespace ait::opcheck
