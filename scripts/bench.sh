@@ -8,11 +8,24 @@
 #     hooks (no probe loaded), and the hooks' cost per operation measured on the tiny preset.
 #  4. ait llm dump / errcheck: the preloaded probe selecting nothing and errcheck vs a plain
 #     run; a full tensor dump's write throughput vs dd writing the same bytes.
+#  5. ait llm opcheck of one token of the small preset (fp16): time per operation vs `cat` of
+#     the tensors it reads and vs a torch float64 re-computation of the same operations.
+# BENCH_ONLY=opcheck runs section 5 alone.
 set -euo pipefail
 BUILD=${1:-build}
 REPS=${BENCH_REPS:-5}
 DATA=${BENCH_DIR:-out/bench}
 PY=${PYTHON:-.venv/bin/python}
+
+calc() { awk "BEGIN { print $* }"; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+time_it() {  # prints seconds of one run of "$@"
+  local t0 t1
+  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
+  calc "$t1 - $t0"
+}
+
+if [ "${BENCH_ONLY:-}" != opcheck ]; then  # sections 1-4
 
 echo "== metric kernel (Google Benchmark) =="
 "$BUILD/bin/metrics_bench" --benchmark_min_time=0.5 2>/dev/null
@@ -28,13 +41,6 @@ files=$(find "$DATA/golden" "$DATA/my" -name '*.bin' | sort)
 bytes=$(cat $files | wc -c)
 cat $files > /dev/null  # warm the page cache
 
-calc() { awk "BEGIN { print $* }"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_it() {  # prints seconds of one run of "$@"
-  local t0 t1
-  t0=$(date +%s.%N); "$@" > /dev/null 2>&1; t1=$(date +%s.%N)
-  calc "$t1 - $t0"
-}
 cat_files() { cat $files > /dev/null; }
 run_compare() { "$BUILD/bin/ait" llm compare -gp "$DATA/golden" -mp "$DATA/my" -o "$DATA/report" -l error; }
 original_style() { "$PY" bench/original_style_compare.py "$DATA/golden" "$DATA/my"; }
@@ -161,3 +167,74 @@ unset AIT_DUMP_LINK_DUPLICATES
 rm -rf "$OUT_BASE"
 printf 'with AIT_DUMP_LINK_DUPLICATES=0 (every byte written): dump time beyond the plain run %.3f s = %.0f%% of dd\n' \
   "$(calc "$t_copy - $t_run")" "$(calc "100 * $t_dd / ($t_copy - $t_run)")"
+fi  # sections 1-4
+
+echo
+echo "== ait llm opcheck: one token of the small preset (fp16) vs cat and a torch float64 re-check =="
+# The dump: every operation of one token (a 5-token prompt, 1 new token) with its after/ tensors
+# and op_param.json: 123 operations, 8 graph operations (the layers, whose nodes are checked).
+# Baselines in the same run, page cache warm: `cat` of the tensors opcheck reads (each checked
+# operation's after/intensor*.bin and outtensor*.bin), and bench/opcheck_torch_reference.py, the
+# original Python tool's way: the same tensors read with ait_llm.tensor_io, each operation
+# recomputed in torch float64 and scored as opcheck scores (same pass rates and max errors).
+ENGINE_DATA=${ENGINE_BENCH_DIR:-out/bench-engine}
+OPCHECK_DATA=${OPCHECK_BENCH_DIR:-out/bench-opcheck}
+OC_DUMP="$OPCHECK_DATA/dump"
+OC_REPORT="$OPCHECK_DATA/report"
+if [ ! -f "$OPCHECK_DATA/.complete" ]; then
+  rm -rf "$OPCHECK_DATA"
+  if [ ! -f "$ENGINE_DATA/small/model.safetensors" ]; then
+    "$BUILD/bin/ait-engine" init --preset small --seed 0 --out "$ENGINE_DATA/small" 2>/dev/null
+  fi
+  "$BUILD/bin/ait" llm dump --exec "$BUILD/bin/ait-engine run --model $ENGINE_DATA/small --input-ids 1,2,3,4,5 \
+--max-new-tokens 1 --dtype fp16" --type tensor -time 2 -o "$OC_DUMP" -l error > /dev/null
+  touch "$OPCHECK_DATA/.complete"
+fi
+oc_py() { PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" bench/opcheck_torch_reference.py "$@"; }
+mapfile -t oc_files < <(oc_py --list "$OC_DUMP")
+oc_bytes=$(cat "${oc_files[@]}" | wc -c)  # also warms the page cache
+mkdir -p "$OC_REPORT"
+# Untimed: the operation counts of both, opcheck's peak RSS.
+oc_rc=0
+oc_summary=$(/usr/bin/time -f %M -o "$OPCHECK_DATA/rss" "$BUILD/bin/ait" llm opcheck -i "$OC_DUMP" -o "$OC_REPORT" \
+  -l error) || oc_rc=$?
+[ "$oc_rc" -le 1 ] || { echo "ait llm opcheck failed (exit $oc_rc)"; exit 1; }
+oc_rss_kib=$(tail -1 "$OPCHECK_DATA/rss")
+oc_ops=$(sed -n 's/^opcheck: \([0-9]*\) operations\{0,1\} checked.*/\1/p' <<<"$oc_summary")
+oc_graphs=$(sed -n 's/.*(\([0-9]*\) graph operations.*/\1/p' <<<"$oc_summary")
+torch_summary=$(PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" /usr/bin/time -f %M -o "$OPCHECK_DATA/rss" \
+  "$PY" bench/opcheck_torch_reference.py "$OC_DUMP" "$OC_REPORT/torch.csv")
+torch_rss_kib=$(tail -1 "$OPCHECK_DATA/rss")
+torch_ops=$(sed -n 's/^operations=\([0-9]*\) .*/\1/p' <<<"$torch_summary")
+echo "${oc_summary%%$'\n'*}"
+echo "torch baseline: $torch_summary"
+if [ -z "$oc_ops" ] || [ "$oc_ops" != "$torch_ops" ]; then
+  echo "the torch baseline checked ${torch_ops:-?} operations, opcheck ${oc_ops:-?}: not the same work"
+  exit 1
+fi
+cat_tensors() { cat "${oc_files[@]}" > /dev/null; }
+run_opcheck() { "$BUILD/bin/ait" llm opcheck -i "$OC_DUMP" -o "$OC_REPORT" -l error; }
+run_torch() { oc_py "$OC_DUMP" "$OC_REPORT/torch.csv" > "$OPCHECK_DATA/torch.out"; }
+cat_t=(); oc_t=(); torch_t=(); torch_in=()
+for i in $(seq "$REPS"); do  # interleaved so drift hits all three alike
+  cat_t+=("$(time_it cat_tensors)"); oc_t+=("$(time_it run_opcheck)"); torch_t+=("$(time_it run_torch)")
+  torch_in+=("$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' "$OPCHECK_DATA/torch.out")")
+done
+cat_s=$(printf '%s\n' "${cat_t[@]}" | median)
+oc_s=$(printf '%s\n' "${oc_t[@]}" | median)
+torch_s=$(printf '%s\n' "${torch_t[@]}" | median)
+torch_in_s=$(printf '%s\n' "${torch_in[@]}" | median)
+rm -rf "$OC_REPORT" "$OPCHECK_DATA/rss" "$OPCHECK_DATA/torch.out"
+printf 'data: %d operations checked (%s graph operations: their nodes), %d tensor files, %.0f MiB read\n' \
+  "$oc_ops" "${oc_graphs:-0}" "${#oc_files[@]}" "$(calc "$oc_bytes / 1048576")"
+printf '| %-48s | %9s | %9s | %9s |\n' "run (median of $REPS, page cache warm)" "seconds" "ms per op" "vs cat"
+printf '| %-48s | %9.3f | %9.2f | %8.2fx |\n' "cat of the tensors read (baseline)" "$cat_s" "$(calc "1000 * $cat_s / $oc_ops")" 1
+printf '| %-48s | %9.3f | %9.2f | %8.2fx |\n' "ait llm opcheck (reports included)" "$oc_s" "$(calc "1000 * $oc_s / $oc_ops")" \
+  "$(calc "$oc_s / $cat_s")"
+printf '| %-48s | %9.3f | %9.2f | %8.2fx |\n' "torch float64 re-computation (Python process)" "$torch_s" \
+  "$(calc "1000 * $torch_s / $oc_ops")" "$(calc "$torch_s / $cat_s")"
+printf '| %-48s | %9.3f | %9.2f | %8.2fx |\n' "  of which the walk, checks and CSV (no imports)" "$torch_in_s" \
+  "$(calc "1000 * $torch_in_s / $oc_ops")" "$(calc "$torch_in_s / $cat_s")"
+printf 'opcheck / cat = %.1fx; torch / opcheck = %.1fx (%.1fx without the imports)\n' \
+  "$(calc "$oc_s / $cat_s")" "$(calc "$torch_s / $oc_s")" "$(calc "$torch_in_s / $oc_s")"
+printf 'peak RSS: opcheck %.0f MiB, torch baseline %.0f MiB\n' "$(calc "$oc_rss_kib / 1024")" "$(calc "$torch_rss_kib / 1024")"

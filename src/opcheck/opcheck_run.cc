@@ -1,6 +1,7 @@
 // RunOpcheck: discover, check in parallel, report.
 #include "ait/opcheck_run.h"
 
+#include <cblas.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
@@ -27,6 +28,28 @@ std::string_view CaseStatusText(CaseStatus s) {
 }
 
 namespace {
+
+// Runs fn(i) for i in [0, n) on oneTBB (`threads` workers, 0 = all cores). Operations are the
+// unit of parallel work, so OpenBLAS runs each dgemm on its caller's thread meanwhile (its own
+// threads would compete with the workers for the cores); its setting is restored after.
+template <typename Fn>
+void ForEachCase(size_t n, int threads, const Fn& fn) {
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  auto run = [&] { tbb::parallel_for(size_t{0}, n, fn); };
+  try {
+    if (threads > 0) {
+      tbb::task_arena arena(threads);
+      arena.execute(run);
+    } else {
+      run();
+    }
+  } catch (...) {
+    openblas_set_num_threads(blas_threads);
+    throw;
+  }
+  openblas_set_num_threads(blas_threads);
+}
 
 opcheck::MetricSet ParseMetrics(const std::vector<std::string>& names) {
   opcheck::MetricSet m;
@@ -92,19 +115,11 @@ OpcheckResult RunOpcheck(const OpcheckRequest& request) {
   result.cases.resize(found.cases.size());
   std::atomic<size_t> done{0};
   const size_t total = found.cases.size();
-  auto run = [&] {
-    tbb::parallel_for(size_t{0}, total, [&](size_t i) {
-      result.cases[i] = opcheck::CheckCase(found.cases[i], options);
-      const size_t d = ++done;
-      if (request.progress) request.progress(d, total);
-    });
-  };
-  if (request.threads > 0) {
-    tbb::task_arena arena(request.threads);
-    arena.execute(run);
-  } else {
-    run();
-  }
+  ForEachCase(total, request.threads, [&](size_t i) {
+    result.cases[i] = opcheck::CheckCase(found.cases[i], options);
+    const size_t d = ++done;
+    if (request.progress) request.progress(d, total);
+  });
   for (const OpcheckCase& c : result.cases) {
     if (c.status == CaseStatus::kPassed) ++result.passed;
     if (c.status == CaseStatus::kFailed) ++result.failed;
@@ -119,18 +134,10 @@ OpcheckResult RunOpcheck(const OpcheckRequest& request) {
 std::vector<std::optional<OpcheckCase>> CheckOperationFolders(const std::vector<fs::path>& dirs, int threads) {
   std::vector<std::optional<OpcheckCase>> out(dirs.size());
   const opcheck::CheckOptions options;
-  auto run = [&] {
-    tbb::parallel_for(size_t{0}, dirs.size(), [&](size_t i) {
-      if (dirs[i].empty()) return;
-      if (auto spec = opcheck::CaseAt(dirs[i])) out[i] = opcheck::CheckCase(*spec, options);
-    });
-  };
-  if (threads > 0) {
-    tbb::task_arena arena(threads);
-    arena.execute(run);
-  } else {
-    run();
-  }
+  ForEachCase(dirs.size(), threads, [&](size_t i) {
+    if (dirs[i].empty()) return;
+    if (auto spec = opcheck::CaseAt(dirs[i])) out[i] = opcheck::CheckCase(*spec, options);
+  });
   return out;
 }
 
