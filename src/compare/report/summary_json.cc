@@ -53,18 +53,21 @@ json GapJson(const OpPairing& ops, const std::optional<ErrorGap>& gap) {
               {"text", DescribeGap(ops, *gap)}};
 }
 
-// compare --opcheck: the operation's own check; null where it was not checked.
-json OpcheckJson(const OpDivergence& d) {
+// compare --opcheck: the operation's own check; null where it was not checked. `kind` says what
+// it makes of the operation: a wrong kernel, or (passing) correct on its inputs, which for a root
+// cause means precision-limited.
+json OpcheckJson(const OpDivergence& d, bool root_cause) {
   if (!d.local_check) return nullptr;
+  const char* kind = d.local_check->failed ? "wrong kernel" : root_cause ? "precision-limited" : "correct on its inputs";
   return json{{"result", d.local_check->failed ? "FAILED" : "PASS"},
               {"evidence", d.local_check->evidence},
-              {"kind", d.local_check->failed ? "wrong kernel" : "precision-limited"}};
+              {"kind", kind}};
 }
 
 // A root cause's: its own check or its operation's (a kernel's), naming which operation.
 json RootCauseOpcheckJson(const OpPairing& ops, const DivergenceReport& r, const RootCause& rc) {
   if (!rc.checked_by) return nullptr;
-  json j = OpcheckJson(r.ops[*rc.checked_by]);
+  json j = OpcheckJson(r.ops[*rc.checked_by], true);
   j["operation"] = ops.ops[*rc.checked_by].my_name;
   return j;
 }
@@ -88,7 +91,7 @@ json OpJson(size_t index, const OpPair& op, const OpDivergence& d) {
   row["local_error"] = JsonNumber(d.local_error);
   row["expected_local_error"] = JsonNumber(d.expected_local_error);
   row["expected_from"] = d.expected_from;
-  row["opcheck"] = OpcheckJson(d);
+  row["opcheck"] = OpcheckJson(d, false);
   return row;
 }
 
