@@ -18,7 +18,7 @@ fi
 build=$1
 seconds=${2:-15}
 case $seconds in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology manual_mapping}
+targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology manual_mapping op_param}
 out=$build/fuzz
 fuzz_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/fuzz" && pwd) || exit 2
 work=$(mktemp -d "${TMPDIR:-/tmp}/ait-fuzz.XXXXXX") || exit 2
@@ -28,7 +28,7 @@ mkdir -p "$out/corpus" "$out/crashes" "$out/logs" "$work/scratch" "$work/seeds" 
 # Largest input per target. All stay below MappedFile's 256 KiB mmap threshold, so the
 # file lands in an exact-size heap buffer and ASan sees any read past its end. atb_bin
 # goes past the reader's 64 KiB header cap.
-declare -A max_len=([atb_bin]=72000 [npy]=16384 [pth]=32768 [safetensors]=16384 [atb_onnx]=16384)
+declare -A max_len=([atb_bin]=72000 [npy]=16384 [pth]=32768 [safetensors]=16384 [atb_onnx]=16384 [op_param]=4096)
 
 # ---------------------------------------------------------------------------------------
 # Seeds (tests/fuzz/write_seeds.cc: the project's own writers and malformed variants of their
@@ -81,8 +81,10 @@ for target in $targets; do
   seeds=$work/seeds/$target
   mkdir -p "$seeds"
   # Targets that write their own seed (pair_topology: the synthetic dumps' topology files;
-  # manual_mapping: a metadata.json as dump_data writes it, naming its fixed dump's files).
-  if [ "$target" = pair_topology ] || [ "$target" = manual_mapping ]; then
+  # manual_mapping: a metadata.json as dump_data writes it, naming its fixed dump's files;
+  # op_param: op_param.json texts of a dump and the documented params, an operation CSV, as
+  # seed000, seed000.1, ...).
+  if [ "$target" = pair_topology ] || [ "$target" = manual_mapping ] || [ "$target" = op_param ]; then
     AIT_FUZZ_SEED_OUT="$seeds/seed000" "$exe" -runs=1 >/dev/null 2>&1 || true
   fi
   log=$out/logs/$name.log
