@@ -1,6 +1,7 @@
 """ait_llm: find where LLM inference goes wrong (Python side of ait-llm).
 
     from ait_llm import DumpConfig, register_hook    # dump a torch model (docs/TORCH_DUMP.md)
+    from ait_llm import get_ge_dump_config, get_fx_dump_config  # torchair graph mode (docs/TORCHAIR.md)
     from ait_llm import atb_json_to_onnx             # ATB topology JSON -> ONNX
     from ait_llm import compare_folders              # `ait llm compare` of two dumps (docs/PYTHON_API.md)
     from ait_llm import dump_data                    # manual golden dump: golden_tensor/metadata.json
@@ -15,6 +16,8 @@ _LAZY = {
     "DumpHandle": "ait_llm.dump.torch_dump",
     "register_hook": "ait_llm.dump.torch_dump",
     "remove_hook": "ait_llm.dump.torch_dump",
+    "get_ge_dump_config": "ait_llm.dump.torchair_dump",
+    "get_fx_dump_config": "ait_llm.dump.torchair_dump",
     "dump_data": "ait_llm.dump.manual_dump",
     "atb_json_to_onnx": "ait_llm.common.json_fitter",
     "compare_folders": "ait_llm.compare",
