@@ -23,7 +23,7 @@ _LAZY = {
     "compare_folders": "ait_llm.compare",
     "compare_files": "ait_llm.compare",
     "compare_tensors": "ait_llm.compare",
-    "opcheck": "ait_llm.opcheck",
+    "opcheck": "ait_llm.opcheck_run",
     "__version__": "ait_llm._ait_core",  # the project's version, as `ait --version` prints it
 }
 

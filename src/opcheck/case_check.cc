@@ -175,7 +175,11 @@ OpcheckCase CheckCase(const CaseSpec& spec, const CheckOptions& options) {
       for (const fs::path& f : files.out) dumped.push_back(ReadTensor(f.string()));
     }
     RefCall call{spec.op_type, spec.param, inputs, {}};
-    for (const Tensor& t : dumped) call.out_dtypes.push_back(t.dtype);
+    if (!dumped.empty()) call.max_output_elements = 1;
+    for (const Tensor& t : dumped) {
+      call.out_dtypes.push_back(t.dtype);
+      call.max_output_elements = std::max(call.max_output_elements, t.numel());
+    }
     std::vector<RefTensor> expected = ref->fn(call);
 
     std::vector<Tensor> actual = dumped;

@@ -55,19 +55,19 @@ std::unique_ptr<EngineRerun> EngineRerun::Load() {
   for (const fs::path& p : tries) {
     std::error_code ec;
     if (!fs::exists(p, ec)) {
-      reasons += fmt::format("\n  {}: no such file", p.string());
+      reasons += fmt::format("; {}: no such file", p.string());
       continue;
     }
     void* h = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
       const char* why = dlerror();
-      reasons += fmt::format("\n  {}: {}", p.string(), why ? why : "cannot be loaded");
+      reasons += fmt::format("; {}: {}", p.string(), why ? why : "cannot be loaded");
       continue;
     }
     void* sym = dlsym(h, "ait_engine_run_op");
     if (!sym) {
       dlclose(h);
-      reasons += fmt::format("\n  {}: has no ait_engine_run_op (not the reference engine)", p.string());
+      reasons += fmt::format("; {}: has no ait_engine_run_op (not the reference engine)", p.string());
       continue;
     }
     std::unique_ptr<EngineRerun> e(new EngineRerun());
@@ -76,8 +76,8 @@ std::unique_ptr<EngineRerun> EngineRerun::Load() {
     e->path_ = p.string();
     return e;
   }
-  Fail("-rerun", "cannot load the reference engine ({} names its library):{}", kOpcheckLibEnv,
-       reasons.empty() ? std::string("\n  no candidate path") : reasons);
+  Fail("-rerun", "cannot load the reference engine ({} names its library){}", kOpcheckLibEnv,
+       reasons.empty() ? std::string(": no candidate path") : reasons);
 }
 
 EngineRerun::~EngineRerun() {

@@ -44,6 +44,23 @@ double ElementError(double o, double g, double floor, bool relative) {
   return denom > kEps32 ? diff / denom : diff;
 }
 
+// The spacing of `dtype`'s values at |g| (one unit in the last place), 0 for non-floats: a correct
+// kernel may round an element lying near a rounding boundary either way.
+double Ulp(DType dtype, double g) {
+  int mantissa_bits = 0, min_exponent = 0;  // the fraction's bits; the exponent of the smallest normal
+  switch (dtype) {
+    case DType::kFloat16: mantissa_bits = 10, min_exponent = -14; break;
+    case DType::kBFloat16: mantissa_bits = 7, min_exponent = -126; break;
+    case DType::kFloat32: mantissa_bits = 23, min_exponent = -126; break;
+    case DType::kFloat64: mantissa_bits = 52, min_exponent = -1022; break;
+    default: return 0.0;
+  }
+  if (!std::isfinite(g)) return 0.0;
+  int exponent = 0;
+  std::frexp(g, &exponent);  // |g| = f * 2^exponent, f in [0.5, 1)
+  return std::ldexp(1.0, std::max(exponent - 1, min_exponent) - mantissa_bits);
+}
+
 // The RMS of the finite elements of `ref`.
 double Rms(const RefTensor& ref) {
   double sum = 0;
@@ -89,7 +106,7 @@ OutputCheck Score(const double* out, DType out_dtype, const std::vector<int64_t>
   for (int64_t i = 0; i < n; ++i) {
     const double g = ref.data[static_cast<size_t>(i)];
     const double e = ElementError(out[i], g, floor, relative);
-    if (e <= level) ++within;
+    if (e <= level || (relative && std::fabs(out[i] - g) <= Ulp(out_dtype, g))) ++within;
     if (worst < 0 || e > max_rel) {
       max_rel = e;
       worst = i;

@@ -24,8 +24,11 @@ inline constexpr double kFloorOfRms = 1.0 / 128;
 //             epsilon), else |o - g|
 //   integers and bool: |o - g|
 //   both NaN, or the same infinity: 0; NaN or an infinity on one side only: +inf.
-// The output passes when at least standard.required_rate % of its elements have an error at
-// most standard.error_level. Shapes must hold the same number of elements.
+// An element is within the standard when its error is at most standard.error_level, or (floats)
+// when |o - g| is at most one unit in the last place of the output's dtype at g: a correct
+// kernel may round an element near a rounding boundary either way, and a bfloat16 step (2^-8 to
+// 2^-7 relative) exceeds bfloat16's level. The output passes when at least
+// standard.required_rate % of its elements are within. Shapes must hold the same number of elements.
 OutputCheck ScoreOutput(const Tensor& dumped, const RefTensor& reference, int index, const MetricSet& metrics);
 
 // Same on a reference-shaped candidate held as doubles (the rerun against the dump).

@@ -38,6 +38,8 @@ struct RefTensor {
   static RefTensor From(const Tensor& t, std::string_view where);
 };
 
+inline constexpr int64_t kMaxParamSizedOutput = int64_t{1} << 28;
+
 // What a reference receives.
 struct RefCall {
   std::string type;                // ATB type name, e.g. "LinearOperation"
@@ -48,6 +50,10 @@ struct RefCall {
   // contract's dtype from the inputs; this is for checks and for outputs whose dtype only the
   // dump says, e.g. Cast).
   std::vector<DType> out_dtypes;
+  // The most elements an output whose size comes from params alone (Fill, Repeat, ...) may have:
+  // the largest dumped output's count when there is one (a larger one cannot match it), else
+  // kMaxParamSizedOutput. A hostile param cannot make a reference allocate without limit.
+  int64_t max_output_elements = kMaxParamSizedOutput;
 
   AtbParams params() const { return AtbParams(type, param); }
 };

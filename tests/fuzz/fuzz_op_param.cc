@@ -236,6 +236,7 @@ void RunReference(const ait::opcheck::Reference& ref, const nlohmann::json& para
   for (const In& in : profile) inputs.push_back(Make(in, floats, state));
   ait::opcheck::RefCall call{std::string(ref.type), param, inputs, {}};
   call.out_dtypes = {floats};
+  call.max_output_elements = kMaxScored;  // as if the dumped outputs held at most that many
   try {
     const std::vector<RefTensor> outs = ref.fn(call);
     CheckOutputs(outs);

@@ -775,18 +775,17 @@ def test_python_api_raises_for_a_non_dump(ait_llm_package, tensor_io, tmp_path):
 
 
 def test_python_api_callable_whatever_was_imported_first(ait_llm_package):
-    # `import ait_llm.opcheck` (for METRICS or reference) binds the submodule as the package's
-    # attribute `opcheck`; the documented call `from ait_llm import opcheck; opcheck(...)` must
-    # still get the function.
+    # `import ait_llm.opcheck_run` (for METRICS or reference) must not change what
+    # `from ait_llm import opcheck` gives: the function.
     import subprocess
     import sys
     from conftest import BUILD
-    code = ("import ait_llm.opcheck\n"
+    code = ("import ait_llm.opcheck_run\n"
             "from ait_llm import opcheck\n"
             "import ait_llm\n"
             "assert callable(opcheck), type(opcheck)\n"
             "assert callable(ait_llm.opcheck), type(ait_llm.opcheck)\n"
-            "assert ait_llm.opcheck.__module__ == 'ait_llm.opcheck'\n")
+            "assert ait_llm.opcheck.__module__ == 'ait_llm.opcheck_run'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PYTHONPATH": str(BUILD / "python")})
     assert r.returncode == 0, r.stderr

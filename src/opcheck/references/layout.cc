@@ -64,15 +64,14 @@
 namespace ait::opcheck {
 namespace {
 
-// Outputs whose size comes from params alone are bounded, so a hostile param cannot make
-// opcheck allocate without limit.
-constexpr int64_t kMaxParamElements = int64_t{1} << 28;
-
-int64_t CheckedParamNumel(const std::string& op, const std::vector<int64_t>& shape) {
+// Outputs whose size comes from params alone are bounded (RefCall::max_output_elements), so a
+// hostile param cannot make opcheck allocate without limit.
+int64_t CheckedParamNumel(const RefCall& call, const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > kMaxParamElements)
-      Fail(op, "an output of shape {} is larger than opcheck checks (2^28 elements)", ShapeText(shape));
+    if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > call.max_output_elements)
+      Fail(call.type, "an output of shape {} is larger than the {} elements opcheck expects here", ShapeText(shape),
+           call.max_output_elements);
   return n;
 }
 
@@ -180,7 +179,7 @@ std::vector<RefTensor> Fill(RefCall& call) {
     if (dims.empty()) p.Bad("outDim", "must give the output shape when withMask is false");
     for (int64_t d : dims)
       if (d <= 0) p.Bad("outDim", fmt::format("{} is not a dimension (> 0)", d));
-    CheckedParamNumel(op, dims);
+    CheckedParamNumel(call, dims);
     RefTensor out = RefTensor::Zeros(DType::kFloat16, dims, op);
     std::fill(out.data.begin(), out.data.end(), RoundTo(DType::kFloat16, value[0]));
     return {std::move(out)};
@@ -287,7 +286,7 @@ std::vector<RefTensor> GenAttentionMask(RefCall& call) {
     if (l <= 0 || l > s[2]) p.Bad("seqLen", fmt::format("{} is outside [1, maxSeq = {}]", l, s[2]));
     total += l * l;
   }
-  CheckedParamNumel(op, {heads, total});
+  CheckedParamNumel(call, {heads, total});
   RefTensor out = RefTensor::Zeros(x.dtype, {heads * total}, op);
   const int64_t max_seq = s[2];
   int64_t o = 0;
@@ -316,7 +315,7 @@ std::vector<RefTensor> Repeat(RefCall& call) {
     if (__builtin_mul_overflow(in_shape[d], mult[d], &out_shape[d]))
       Fail(op, "an output of {} x {} overflows", ShapeText(x.shape), ShapeText(mult));
   }
-  CheckedParamNumel(op, out_shape);
+  CheckedParamNumel(call, out_shape);
   RefTensor out = RefTensor::Zeros(x.dtype, out_shape, op);
   std::vector<int64_t> in_stride(rank, 0);
   for (size_t d = rank, s = 1; d-- > 0;) {
@@ -362,7 +361,7 @@ std::vector<RefTensor> AsStrided(RefCall& call) {
   if (last >= numel)
     Fail(op, "size {}, stride {} and offset {} read position {}, the input holds {} elements", ShapeText(size),
          ShapeText(stride), offset[0], last, numel);
-  CheckedParamNumel(op, size);
+  CheckedParamNumel(call, size);
   RefTensor out = RefTensor::Zeros(x.dtype, size, op);
   std::vector<int64_t> idx(size.size(), 0);
   int64_t src = offset[0];

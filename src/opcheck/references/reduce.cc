@@ -306,8 +306,9 @@ std::vector<RefTensor> StridedBatchMatmul(RefCall& call) {
   };
   int64_t out_len = 0;
   for (int64_t i = 0; i < batch; ++i) out_len = add(out_len, mul(heads, m[i] * n[i]));
-  constexpr int64_t kMaxElements = int64_t{1} << 28;
-  if (out_len > kMaxElements) Fail(op, "output of {} elements is larger than opcheck checks (2^28)", out_len);
+  const int64_t kMaxElements = call.max_output_elements;
+  if (out_len > kMaxElements)
+    Fail(op, "output of {} elements is larger than the {} opcheck expects here", out_len, kMaxElements);
   RefTensor c = RefTensor::Zeros(a.dtype, {out_len}, op);
   int64_t base_a = 0, base_b = 0, base_c = 0;
   std::vector<double> ma, mb, mc;
@@ -322,8 +323,8 @@ std::vector<RefTensor> StridedBatchMatmul(RefCall& call) {
     if (end_b > nb) Fail(op, "batch {} reads B up to element {}, B holds {}", i, end_b, nb);
     if (end_c > out_len) Fail(op, "batch {} writes C up to element {}, C holds {}", i, end_c, out_len);
     if (m[i] * k[i] > kMaxElements || k[i] * n[i] > kMaxElements)
-      Fail(op, "batch {}: an operand of [{}, {}] x [{}, {}] is larger than opcheck checks (2^28 elements)", i, m[i],
-           k[i], k[i], n[i]);
+      Fail(op, "batch {}: an operand of [{}, {}] x [{}, {}] is larger than opcheck checks ({} elements)", i, m[i],
+           k[i], k[i], n[i], kMaxElements);
     ma.resize(static_cast<size_t>(rows_a * cols_a));
     mb.resize(static_cast<size_t>(rows_b * cols_b));
     mc.resize(static_cast<size_t>(m[i] * n[i]));

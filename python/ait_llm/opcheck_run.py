@@ -1,6 +1,7 @@
 """``ait llm opcheck`` from Python: every operation of an ATB dump checked on its own dumped
 inputs against a float64 reference, with the precision standard of its output dtype
-(docs/OPCHECK.md). The very call the command makes.
+(docs/OPCHECK.md). The very call the command makes. ``from ait_llm import opcheck`` gives the
+function; the module is named ``opcheck_run`` so that importing it never hides it.
 
 >>> r = opcheck("out/ait_dump", output="reports")
 >>> r["failed"], [c["op_id"] for c in r["cases"] if c["precision_result"] == "FAILED"]
