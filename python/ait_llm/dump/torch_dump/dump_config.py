@@ -3,9 +3,10 @@ first successful construction wins, as in the original."""
 import logging
 import os
 import re
-import stat
 
 import torch
+
+from ait_llm.common.output_path import check_output_path
 
 from .api_hooks import select_apis
 
@@ -14,10 +15,6 @@ logger = logging.getLogger("ait_llm.dump")
 MODES = ("module", "api")
 TENSOR_PARTS = {0: "inputs only", 1: "outputs only", 2: "inputs and outputs"}
 
-# check_output_path_legality of the original (FORMATS.md 4.2).
-_PATH_CHARS = re.compile(r"[_A-Za-z0-9/.\-]*")
-_PATH_MAX = 4096
-_NAME_MAX = 255
 
 
 def _is_int(value):
@@ -27,33 +24,7 @@ def _is_int(value):
 def _check_dump_path(dump_path):
     if dump_path is None:
         return "./"
-    if not isinstance(dump_path, (str, os.PathLike)):
-        raise TypeError(f"dump_path must be a str or os.PathLike, got {type(dump_path).__name__}")
-    path = os.fspath(dump_path)
-    if not isinstance(path, str):
-        raise TypeError(f"dump_path must be a text path, got {type(path).__name__}")
-    if not path:
-        raise ValueError("dump_path must not be empty (use './' for the current folder)")
-    if len(path) > _PATH_MAX:
-        raise ValueError(f"dump_path is {len(path)} characters long, the limit is {_PATH_MAX}")
-    if any(len(part) > _NAME_MAX for part in path.split("/")):
-        raise ValueError(f"dump_path {path!r} has a component longer than {_NAME_MAX} characters")
-    if not _PATH_CHARS.fullmatch(path):
-        bad = sorted(set(c for c in path if not _PATH_CHARS.fullmatch(c)))
-        raise ValueError(f"dump_path {path!r} contains {''.join(bad)!r}: only letters, digits "
-                         "and '_', '-', '.', '/' are allowed")
-    bare = path.rstrip("/") or "/"  # lstat("link/") would follow the link
-    if os.path.lexists(bare):
-        info = os.lstat(bare)
-        if stat.S_ISLNK(info.st_mode):
-            raise ValueError(f"dump_path {path!r} is a symbolic link: give the real folder")
-        if not stat.S_ISDIR(info.st_mode):
-            raise ValueError(f"dump_path {path!r} exists and is not a folder")
-        if os.geteuid() != 0 and info.st_uid != os.geteuid() and info.st_gid not in os.getgroups():
-            raise ValueError(f"dump_path {path!r} belongs to another user (uid {info.st_uid})")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ValueError(f"dump_path {path!r} is not writable")
-    return path
+    return check_output_path(dump_path)
 
 
 def _check_token_range(token_range):

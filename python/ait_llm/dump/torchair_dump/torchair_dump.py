@@ -4,9 +4,9 @@ Ascend machine with CANN, so they are imported when a helper is called, never at
 import importlib
 import logging
 import os
-import re
-import stat
 import time
+
+from ait_llm.common.output_path import check_output_path
 
 logger = logging.getLogger("ait_llm.dump")
 
@@ -14,10 +14,6 @@ REQUIRED_PACKAGES = ("torch", "torch_npu", "torchair")
 DUMP_MODES = ("all", "input", "output")
 DUMP_DIR_MODE = 0o750
 
-# check_output_path_legality of the original (FORMATS.md 4.2), as DumpConfig applies it.
-_PATH_CHARS = re.compile(r"[_A-Za-z0-9/.\-]*")
-_PATH_MAX = 4096
-_NAME_MAX = 255
 
 
 class TorchairUnavailableError(ImportError):
@@ -56,42 +52,7 @@ def _check_dump_mode(dump_mode):
 
 def _check_dump_path(dump_path):
     """dump_path as the original checks an output path, plus: it is, or can be made, a folder."""
-    if not isinstance(dump_path, (str, os.PathLike)):
-        raise TypeError(f"dump_path must be a str or os.PathLike, got {type(dump_path).__name__}")
-    path = os.fspath(dump_path)
-    if not isinstance(path, str):
-        raise TypeError(f"dump_path must be a text path, got {type(path).__name__}")
-    if not path:
-        raise ValueError("dump_path must not be empty (use '.' for the current folder)")
-    if len(path) > _PATH_MAX:
-        raise ValueError(f"dump_path is {len(path)} characters long, the limit is {_PATH_MAX}")
-    if any(len(part) > _NAME_MAX for part in path.split("/")):
-        raise ValueError(f"dump_path {path!r} has a component longer than {_NAME_MAX} characters")
-    if not _PATH_CHARS.fullmatch(path):
-        bad = sorted(set(c for c in path if not _PATH_CHARS.fullmatch(c)))
-        raise ValueError(f"dump_path {path!r} contains {''.join(bad)!r}: only letters, digits "
-                         "and '_', '-', '.', '/' are allowed")
-    bare = path.rstrip("/") or "/"  # lstat("link/") would follow the link
-    if os.path.lexists(bare):
-        info = os.lstat(bare)
-        if stat.S_ISLNK(info.st_mode):
-            raise ValueError(f"dump_path {path!r} is a symbolic link: give the real folder")
-        if not stat.S_ISDIR(info.st_mode):
-            raise ValueError(f"dump_path {path!r} exists and is not a folder")
-        if os.geteuid() != 0 and info.st_uid != os.geteuid() and info.st_gid not in os.getgroups():
-            raise ValueError(f"dump_path {path!r} belongs to another user (uid {info.st_uid})")
-        if not os.access(bare, os.W_OK | os.X_OK):
-            raise ValueError(f"dump_path {path!r} is not writable")
-        return path
-    # Not there yet: the nearest existing ancestor must be a writable folder, or makedirs fails.
-    ancestor = os.path.dirname(os.path.abspath(bare))
-    while not os.path.lexists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ValueError(f"dump_path {path!r} cannot be created: {ancestor!r} is not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"dump_path {path!r} cannot be created: {ancestor!r} is not writable")
-    return path
+    return check_output_path(dump_path, creatable=True)
 
 
 def _check_fusion_switch_file(fusion_switch_file):
