@@ -5,16 +5,9 @@
 #include <cmath>
 
 #include "ait/error.h"
+#include "ait/text.h"
 
 namespace ait {
-
-namespace {
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-}  // namespace
 
 AtbParams::AtbParams(std::string op, const nlohmann::json& j, std::string prefix)
     : op_(std::move(op)), j_(j.is_null() ? nlohmann::json::object() : j), prefix_(std::move(prefix)) {
@@ -74,9 +67,9 @@ int AtbParams::Enum(std::string_view field, int def, std::initializer_list<std::
     Bad(field, fmt::format("unsupported value {} (supported: {})", v, known));
   }
   if (f->is_string()) {
-    std::string s = Lower(f->get<std::string>());
+    std::string s = AsciiLower(f->get<std::string>());
     for (const auto& [name, value] : names)
-      if (Lower(name) == s) return value;
+      if (AsciiLower(name) == s) return value;
     Bad(field, fmt::format("unsupported value {} (supported: {})", f->dump(), known));
   }
   Bad(field, "expected an integer or a name, found " + f->dump());
@@ -104,7 +97,7 @@ std::optional<DType> AtbParams::DataType(std::string_view field) const {
     Bad(field, fmt::format("unknown aclDataType code {}", code));
   }
   if (f->is_string()) {
-    std::string s = Lower(f->get<std::string>());
+    std::string s = AsciiLower(f->get<std::string>());
     if (s == "acl_dt_undefined" || s == "undefined") return std::nullopt;
     if (s.rfind("acl_", 0) == 0) s = s.substr(4);
     if (s == "bf16") s = "bfloat16";

@@ -1,6 +1,8 @@
 // DType properties and name tables.
 #include "ait/dtype.h"
 
+#include "ait/text.h"
+
 #include <array>
 #include <string>
 
@@ -35,12 +37,6 @@ constexpr std::array<DTypeInfo, kNumDTypes> kInfo = {{
 
 const DTypeInfo& Info(DType t) { return kInfo[static_cast<size_t>(t)]; }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
-  return out;
-}
-
 }  // namespace
 
 size_t ItemSize(DType t) { return Info(t).itemsize; }
@@ -60,7 +56,7 @@ std::optional<DType> DTypeFromAtbCode(int code) {
 }
 
 std::optional<DType> ParseDTypeName(std::string_view name) {
-  std::string n = Lower(name);
+  std::string n = AsciiLower(name);
   if (n.rfind("torch.", 0) == 0) n = n.substr(6);
   if (n == "fp32" || n == "float" || n == "f32") return DType::kFloat32;
   if (n == "fp16" || n == "half" || n == "f16") return DType::kFloat16;

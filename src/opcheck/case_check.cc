@@ -57,9 +57,9 @@ TensorFiles ListTensorFiles(const fs::path& dir) {
   return {Numbered(in, "intensor", dir), Numbered(out, "outtensor", dir)};
 }
 
-std::vector<RefTensor> ReadInputs(const std::vector<fs::path>& files) {
-  std::vector<RefTensor> out;
-  for (const fs::path& f : files) out.push_back(RefTensor::From(ReadTensor(f.string()), f.string()));
+std::vector<Tensor> ReadAll(const std::vector<fs::path>& files) {
+  std::vector<Tensor> out;
+  for (const fs::path& f : files) out.push_back(ReadTensor(f.string()));
   return out;
 }
 
@@ -161,18 +161,24 @@ OpcheckCase CheckCase(const CaseSpec& spec, const CheckOptions& options) {
         return c;
       }
     }
-    std::vector<RefTensor> inputs = ReadInputs(in_files);
+    // Each file read once (mapped); this rank's inputs come first in a collective's list.
+    const std::vector<Tensor> in_tensors = ReadAll(in_files);
+    std::vector<RefTensor> inputs;
+    for (size_t i = 0; i < in_tensors.size(); ++i) inputs.push_back(RefTensor::From(in_tensors[i], in_files[i].string()));
     // The outputs the operation gave: its outtensors, or for in-place operations the inputs it
     // updated (after/ holds them as they were after the operation).
     std::vector<Tensor> dumped;
     if (!ref->inplace_inputs.empty()) {
+      const size_t rank_offset = static_cast<size_t>(
+          std::find(in_files.begin(), in_files.end(), files.in.empty() ? fs::path() : files.in.front()) -
+          in_files.begin());
       for (int i : ref->inplace_inputs) {
         if (i < 0 || static_cast<size_t>(i) >= files.in.size())
           Fail(spec.tensor_dir.string(), "has no intensor{}.bin, which {} updates in place", i, spec.op_type);
-        dumped.push_back(ReadTensor(files.in[static_cast<size_t>(i)].string()));
+        dumped.push_back(in_tensors[rank_offset + static_cast<size_t>(i)]);
       }
     } else {
-      for (const fs::path& f : files.out) dumped.push_back(ReadTensor(f.string()));
+      dumped = ReadAll(files.out);
     }
     RefCall call{spec.op_type, spec.param, inputs, {}};
     if (!dumped.empty()) call.max_output_elements = 1;

@@ -9,6 +9,7 @@
 
 #include "ait/error.h"
 #include "ait/mapped_file.h"
+#include "ait/text.h"
 #include "compare/pairing/dump_layout.h"
 
 namespace ait::opcheck {
@@ -19,17 +20,6 @@ constexpr std::string_view kParamFile = "op_param.json";
 constexpr std::string_view kAfterFolder = "after";
 constexpr uintmax_t kMaxParamBytes = 16u << 20;  // an op_param.json; larger is refused
 constexpr uintmax_t kMaxCsvBytes = 1ull << 30;
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
-  return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
-}
 
 bool IsIdPath(std::string_view id) {
   static const std::regex re(R"([0-9]+(_[0-9]+)*)");
@@ -157,10 +147,10 @@ bool CaseFilter::Matches(std::string_view op_id, std::string_view op_type) const
     if (!any) return false;
   }
   if (!names.empty()) {
-    const std::string type = Lower(op_type);
+    const std::string type = AsciiLower(op_type);
     bool any = false;
     for (const std::string& n : names)
-      if (type.find(Lower(n)) != std::string::npos) {
+      if (type.find(AsciiLower(n)) != std::string::npos) {
         any = true;
         break;
       }
@@ -170,21 +160,10 @@ bool CaseFilter::Matches(std::string_view op_id, std::string_view op_type) const
 }
 
 std::vector<std::string> ParseIdList(const std::vector<std::string>& raw) {
-  std::vector<std::string> out;
-  for (const std::string& item : raw) {
-    size_t start = 0;
-    while (start <= item.size()) {
-      size_t comma = item.find(',', start);
-      if (comma == std::string::npos) comma = item.size();
-      std::string id = Trim(std::string_view(item).substr(start, comma - start));
-      if (!id.empty()) {
-        if (!IsIdPath(id) || id.size() > 200)
-          Fail("-ids", "'{}' is not an operation id (numbers joined by '_', e.g. 24_1)", id);
-        out.push_back(id);
-      }
-      start = comma + 1;
-    }
-  }
+  std::vector<std::string> out = SplitCommaList(raw);
+  for (const std::string& id : out)
+    if (!IsIdPath(id) || id.size() > 200)
+      Fail("-ids", "'{}' is not an operation id (numbers joined by '_', e.g. 24_1)", id);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "ait/error.h"
+#include "ait/text.h"
 #include "opcheck/case_check.h"
 #include "opcheck/case_discovery.h"
 #include "opcheck/opcheck_report.h"
@@ -87,19 +88,7 @@ opcheck::MetricSet ParseMetrics(const std::vector<std::string>& names) {
 
 OpcheckResult RunOpcheck(const OpcheckRequest& request) {
   const opcheck::MetricSet metrics = ParseMetrics(request.metrics);
-  opcheck::CaseFilter filter{opcheck::ParseIdList(request.ids), {}};
-  for (const std::string& n : request.names) {
-    size_t start = 0;
-    while (start <= n.size()) {
-      size_t comma = n.find(',', start);
-      if (comma == std::string::npos) comma = n.size();
-      std::string name = n.substr(start, comma - start);
-      name.erase(0, name.find_first_not_of(" \t"));
-      name.erase(name.find_last_not_of(" \t") + 1);
-      if (!name.empty()) filter.names.push_back(name);
-      start = comma + 1;
-    }
-  }
+  const opcheck::CaseFilter filter{opcheck::ParseIdList(request.ids), SplitCommaList(request.names)};
   opcheck::Discovery found = request.op_csv.empty()
                                  ? opcheck::DiscoverCases(request.input, filter)
                                  : opcheck::CasesFromOperationCsv(request.op_csv, request.input, filter);

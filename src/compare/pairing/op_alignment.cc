@@ -7,29 +7,25 @@
 #include <map>
 #include <set>
 
+#include "ait/text.h"
+
 namespace ait::topo {
 namespace {
 
 // Cells above this fall back to a greedy in-order pass (the traceback takes a byte per cell).
 constexpr size_t kMaxCells = 64u << 20;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // An ATB type without its "Operation" suffix, lower-cased: "GatherOperation" must not match
 // "rope" through "...r-operation".
 std::string AtbStem(const std::string& type) {
   std::string_view s = type;
   if (s.ends_with("Operation")) s.remove_suffix(9);
-  return Lower(s);
+  return AsciiLower(s);
 }
 
 bool ContainsAny(const std::string& lowered, const std::vector<std::string_view>& needles) {
   for (auto n : needles)
-    if (lowered.find(Lower(n)) != std::string::npos) return true;
+    if (lowered.find(AsciiLower(n)) != std::string::npos) return true;
   return false;
 }
 
@@ -205,7 +201,7 @@ int AtbFamily(const std::string& atb_type) {
 }
 
 int TorchFamily(const std::string& torch_type) {
-  const std::string lt = Lower(torch_type);
+  const std::string lt = AsciiLower(torch_type);
   const auto& families = Families();
   for (size_t i = 0; i < families.size(); ++i)
     if (ContainsAny(lt, families[i].torch) && !ContainsAny(lt, families[i].torch_not)) return static_cast<int>(i);
