@@ -9,10 +9,10 @@ DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev libhwy-dev libtbb-dev
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-  libonnx-dev libprotobuf-dev pybind11-dev python3-dev libxxhash-dev libxlsxwriter-dev
+  libonnx-dev libprotobuf-dev protobuf-compiler pybind11-dev python3-dev libxxhash-dev libxlsxwriter-dev
   chromium
   clang-14 libclang-rt-14-dev
-  python3 python3-venv python3-numpy python3-pytest python3-torch python3-onnx
+  python3 python3-venv python3-numpy python3-pytest python3-torch python3-onnx python3-protobuf
 )
 
 missing=()

@@ -34,7 +34,9 @@ const topo::DumpTree* DumpPair::tree(Side side) {
 // The registry: asked in this order. One line per strategy.
 const std::vector<const PairingStrategy*>& PairingStrategies() {
   static const std::vector<const PairingStrategy*> strategies = {
-      &ManualMappingStrategy(),  // golden_tensor/metadata.json: decided first, as the original does
+      &GeFusedStrategy(),  // torchair: my dump has a GE graph text; decided first, as the original does
+      &GeFxStrategy(),
+      &ManualMappingStrategy(),  // golden_tensor/metadata.json
       &TorchTorchStrategy(),
       &AtbTorchStrategy(),
       &FloatQuantStrategy(),

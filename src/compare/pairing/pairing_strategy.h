@@ -107,6 +107,8 @@ std::optional<OpPairing> PairByTopology(const std::filesystem::path& golden, con
                                         const OpMapping& mapping);
 
 // The registered strategies. Each is defined in the file of its name.
+const PairingStrategy& GeFusedStrategy();        // pair_ge_fused.cc
+const PairingStrategy& GeFxStrategy();           // pair_ge_fx.cc
 const PairingStrategy& ManualMappingStrategy();  // pair_manual_mapping.cc
 const PairingStrategy& TorchTorchStrategy();   // pair_torch_torch.cc
 const PairingStrategy& AtbTorchStrategy();     // pair_atb_torch.cc

@@ -1,0 +1,146 @@
+// Strategy "ge-fx": a torchair GE dump (my: operator files + dynamo_original_graph_*.txt)
+// against the FX dump of the same graph (golden: one `.npy` per aten node input and output),
+// FORMATS.md 9.6. Each GE operator finds its aten node through the `_fx_tensor_name` of its
+// outputs in the graph text; a fused operator (AutomaticBufferFusionOp) is split into its
+// members (9.8) and compared as a whole: its inputs against its first member's node's, its
+// outputs against its last member's. A Cast or TransData GE inserted (in no graph) is
+// compared with its own input.
+#include <fmt/format.h>
+
+#include "ait/error.h"
+#include "compare/pairing/ge_op_pairs.h"
+#include "compare/pairing/pairing_strategy.h"
+#include "compare/pairing/torchair_layout.h"
+
+namespace ait {
+namespace fs = std::filesystem;
+namespace {
+
+// The FX node of a graph operator: the first output's `_fx_tensor_name` the FX token has.
+const FxNode* NodeOf(const GeGraphOp* op, const FxToken& fx, std::string* key) {
+  if (!op) return nullptr;
+  for (const std::string& name : op->fx_tensor_names) {
+    if (name.empty()) continue;
+    auto it = fx.nodes.find(FxNodeKey(name));
+    if (it != fx.nodes.end()) {
+      *key = it->first;
+      return &it->second;
+    }
+  }
+  return nullptr;
+}
+
+// `mm-aten.mm.default` -> `aten.mm.default`.
+std::string AtenTarget(const std::string& key) {
+  const size_t dash = key.find("-aten.");
+  return dash == std::string::npos ? "" : key.substr(dash + 1);
+}
+
+std::string Examples(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
+  return names.size() > 5 ? s + ", ..." : s;
+}
+
+class GeFx final : public PairingStrategy {
+ public:
+  std::string_view name() const override { return "ge-fx"; }
+  std::string_view summary() const override {
+    return "torchair GE dump (my, with dynamo_original_graph_*.txt) vs FX .npy dump (golden): operators by "
+           "_fx_tensor_name, fused ones split";
+  }
+
+  Recognition Recognize(DumpPair& dumps) const override {
+    for (auto side : {DumpPair::kGolden, DumpPair::kMy}) {
+      std::error_code ec;
+      if (!fs::is_directory(dumps.path(side), ec)) return Recognition::Decline("not two folders");
+    }
+    if (FindGeGraphFiles(dumps.path(DumpPair::kMy)).empty())
+      return Recognition::Decline("my dump has no GE graph text (dynamo_original_graph_*.txt)");
+    if (!FindGeGraphFiles(dumps.path(DumpPair::kGolden)).empty())
+      return Recognition::Decline("the golden dump is a GE dump too");
+    return Recognition::Accept();
+  }
+
+  OpPairing Pair(DumpPair& dumps) const override {
+    const GeDumpTree ge = ReadGeDumpTree(dumps.path(DumpPair::kMy));
+    const FxDumpTree fx = ReadFxDumpTree(dumps.path(DumpPair::kGolden));
+    GeOpPairingBuilder out("torchair GE (my) vs FX (golden), operators by _fx_tensor_name");
+    std::vector<std::string> ge_tokens, fx_tokens;
+    for (const GeToken& t : ge.tokens) ge_tokens.push_back(t.token);
+    for (const FxToken& t : fx.tokens) fx_tokens.push_back(t.token);
+    size_t operators = 0;
+    std::vector<std::string> no_graph, no_fx, unsplit;
+    for (auto [g, m] : out.CommonTokens(fx_tokens, ge_tokens)) {
+      const FxToken& fx_token = fx.tokens[g];
+      const GeToken& ge_token = ge.tokens[m];
+      for (const GeOpFile& file : ge_token.files) {
+        ++operators;
+        const std::string& op_name = file.name.op_name;
+        const bool fused = file.name.op_type == kFusedOpType;
+        const std::vector<std::string> members =
+            SplitFusedName(op_name, ge.graph, [&](const std::string& n) { return ge_token.Find(n) != nullptr; });
+        if (members.empty()) {
+          if (file.name.op_type.find("Cast") != std::string::npos ||
+              file.name.op_type.find("TransData") != std::string::npos) {
+            // Inserted by GE (in no graph): its output against its own input.
+            const std::vector<std::string> in = GeTensorAddresses(file.path, true);
+            const std::vector<std::string> outs = GeTensorAddresses(file.path, false);
+            for (size_t k = 0; k < in.size() && k < outs.size(); ++k)
+              out.AddRow(ge_token.token, in[k], outs[k], fmt::format("{}/{} (own input)", ge_token.token, op_name));
+          } else {
+            (fused ? unsplit : no_graph).push_back(op_name);
+          }
+          continue;
+        }
+        std::string first_key, last_key;
+        const FxNode* first = NodeOf(ge.graph.Find(members.front()), fx_token, &first_key);
+        const FxNode* last = NodeOf(ge.graph.Find(members.back()), fx_token, &last_key);
+        if (!first || !last) {
+          no_fx.push_back(op_name);
+          continue;
+        }
+        OpPair op;
+        op.token_id = ge_token.token;
+        op.my_name = op_name;
+        op.my_type = file.name.op_type;
+        op.golden_name = members.size() == 1 ? last_key : first_key + " .. " + last_key;
+        op.golden_type = AtenTarget(last_key);
+        op.match = members.size() == 1 ? "fx-name" : "fused";
+        out.Add(std::move(op), first->inputs, GeTensorAddresses(file.path, true), last->outputs,
+                          GeTensorAddresses(file.path, false));
+      }
+    }
+    if (!no_graph.empty())
+      out.Note(fmt::format("{} GE operator(s) are not in the graph text, not compared: {}", no_graph.size(),
+                           Examples(no_graph)));
+    if (!unsplit.empty())
+      out.Note(fmt::format("{} fused operator name(s) do not split into graph operators, not compared: {}",
+                           unsplit.size(), Examples(unsplit)));
+    if (!no_fx.empty())
+      out.Note(fmt::format("{} GE operator(s) have no FX node in the golden dump (no _fx_tensor_name, or the node "
+                           "was not dumped), not compared: {}",
+                           no_fx.size(), Examples(no_fx)));
+    if (ge.unnamed_files)
+      out.Note(fmt::format("{} file(s) in the GE dump are not named OpType.OpName.task.stream.timestamp; left out",
+                           ge.unnamed_files));
+    if (ge.duplicates)
+      out.Note(fmt::format("{} GE operator name(s) appear twice in one token; the larger file was kept", ge.duplicates));
+    OpPairing pairing = out.Finish(fmt::format(
+        "no GE operator found its FX node: {} GE operators in {} token(s), {} FX .npy files in {} token(s) of the golden "
+        "dump {} (is it the FX dump of the same graph? FX tokens count from 1, GE tokens from 0)",
+        operators, ge.tokens.size(), fx.files, fx.tokens.size(), fx.root.string()));
+    pairing.golden_root = fx.root;
+    pairing.my_root = ge.root;
+    return pairing;
+  }
+};
+
+}  // namespace
+
+const PairingStrategy& GeFxStrategy() {
+  static const GeFx strategy;
+  return strategy;
+}
+
+}  // namespace ait
