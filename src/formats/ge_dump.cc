@@ -260,7 +260,8 @@ class GeDump final : public TensorFormat {
     pb::DumpData data;
     data.set_version("2.0");
     size_t inputs = 0, outputs = 0;
-    for (const auto& [name, t] : tensors) {
+    for (const auto& [name, tensor] : tensors) {
+      const Tensor& t = tensor;  // a lambda cannot capture a structured binding (clang 14)
       const bool input = name == GeMemberName(true, inputs);
       if (!input && name != GeMemberName(false, outputs))
         Fail(path, "tensor '{}' is out of place: a GE dump file holds inputs,0.. then outputs,0..", Excerpt(name, 80));

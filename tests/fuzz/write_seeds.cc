@@ -31,6 +31,7 @@
 
 #include "ait/convert.h"
 #include "ait/tensor_io.h"
+#include "formats/proto/ge_dump_data.pb.h"
 #include "unit/synthetic_dumps.h"
 
 namespace {
@@ -380,6 +381,60 @@ void TopologySeeds(Corpus& c) {
            {"param", {{"a", {{"b", {{"c", {{"d", deep}}}}}}}}}});
 }
 
+// --- torchair GE dump files and graph text --------------------------------------------------
+
+// A GE dump file of one fp16 output in `format` with `shape` and `original` shape.
+std::string GeLayoutFile(int format, std::vector<uint64_t> shape, std::vector<uint64_t> original) {
+  toolkit::dumpdata::DumpData h;
+  auto* o = h.add_output();
+  o->set_data_type(toolkit::dumpdata::DT_FLOAT16);
+  o->set_format(static_cast<toolkit::dumpdata::OutputFormat>(format));
+  uint64_t n = 1;
+  for (uint64_t d : shape) o->mutable_shape()->add_dim(d), n *= d;
+  for (uint64_t d : original) o->mutable_original_shape()->add_dim(d);
+  o->set_size(n * 2);
+  const std::string header = h.SerializeAsString();
+  std::string payload(n * 2, '\0');
+  for (uint64_t i = 0; i < n; ++i) payload[2 * i + 1] = static_cast<char>(0x3c);  // 1.0
+  return Le(header.size(), 8) + header + payload;
+}
+
+void GeDumpSeeds(Corpus& c) {
+  const auto& f = ait::GeDumpFormat();
+  const std::string t = "ge_dump";
+  const std::string three = c.Write(t, f, {{"inputs,0", Half({2, 3}, {1, 2, 3, 4, 5, 6})},
+                                           {"inputs,1", Make<int64_t>(DType::kInt64, {2}, {2, 3})},
+                                           {"outputs,0", Make<float>(DType::kFloat32, {3}, {1, 2, 3})}});
+  c.Write(t, f, {{"outputs,0", BFloat16({2}, {1, -1})}});
+  c.Raw(t, GeLayoutFile(29, {2, 1, 16, 16}, {3, 20}));           // FRACTAL_NZ
+  c.Raw(t, GeLayoutFile(29, {2, 2, 1, 16, 16}, {2, 3, 20}));     // FRACTAL_NZ, batched
+  c.Raw(t, GeLayoutFile(3, {1, 1, 2, 1, 16}, {1, 5, 2, 1}));     // NC1HWC0
+  c.Raw(t, GeLayoutFile(4, {1, 1, 16, 16}, {16, 16}));           // FRACTAL_Z: not converted
+  c.Raw(t, Truncate(three, 1));
+  c.Raw(t, three + "x");
+  c.Raw(t, Le(1ull << 40, 8) + three.substr(8));
+}
+
+void GeGraphSeeds(Corpus& c) {
+  const std::string t = "ge_graph";
+  const std::string op = R"(op {
+  name: "Add_2"
+  type: "Add"
+  input: "arg0_1:0"
+  input: "Cast_1:-1"
+  output_desc {
+    name: "y"
+    dtype: DT_FLOAT16
+    shape { dim: 2 dim: 3 }
+    attr { key: "_fx_tensor_name" value { s: "add_1-aten.add.Tensor.OUTPUT.0" } }
+  }
+}
+)";
+  c.Raw(t, "name: \"graph_1\"\nop {\n  name: \"arg0_1\"\n  type: \"Data\"\n}\n" + op);
+  c.Raw(t, "name: \"model\"\ngraph {\n  name: \"g\"\n  " + op + "}\n");
+  c.Raw(t, op + "future_field { x: 1 }\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -395,6 +450,8 @@ int main(int argc, char** argv) {
     SafetensorsSeeds(corpus);
     PthSeeds(corpus);
     TopologySeeds(corpus);
+    GeDumpSeeds(corpus);
+    GeGraphSeeds(corpus);
     corpus.Report();
   } catch (const std::exception& e) {
     std::cerr << "ait_fuzz_seeds: " << e.what() << "\n";
