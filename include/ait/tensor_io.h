@@ -51,6 +51,8 @@ struct TensorAddress {
 };
 TensorAddress SplitTensorAddress(const std::string& address);
 std::string MemberAddress(const std::string& file, std::string_view member);
+// Whether `path` names an existing file or folder, or a member of an existing file.
+bool PathOrAddressExists(const std::string& path);
 
 // Reads the one tensor in `path`, or the member a `FILE,MEMBER` address names. A container
 // holding several tensors is an error unless exactly one of them is a tensor of data.
@@ -64,6 +66,7 @@ void WriteTensor(const std::string& path, const Tensor& tensor);
 // The individual formats (defined in src/formats/*.cc).
 const TensorFormat& AtbBinFormat();
 const TensorFormat& NpyFormat();
+const TensorFormat& NpzFormat();   // np.savez archives; a GE dump file's pre-converted .npz
 const TensorFormat& PthFormat();
 const TensorFormat& SafetensorsFormat();
 const TensorFormat& GeDumpFormat();  // torchair GE dump files (no extension; FORMATS.md 9.2)

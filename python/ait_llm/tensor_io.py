@@ -2,8 +2,10 @@
 exactly the values `ait llm compare` scores.
 
 Formats (chosen by the file's extension): ATB ``.bin`` dumps, NumPy ``.npy``, PyTorch
-``.pth``/``.pt`` (``torch.save`` zip archives; read without running any pickle code) and
-``.safetensors``. The core writes ``.bin``, ``.npy`` and ``.safetensors``.
+``.pth``/``.pt`` (``torch.save`` zip archives; read without running any pickle code),
+``.safetensors``, and torchair GE dump files (no extension: ``OpType.OpName.task.stream.timestamp``;
+tensors named ``inputs,K`` / ``outputs,K``, also read as ``read_tensor("FILE,outputs,0")``).
+The core writes ``.bin``, ``.npy``, ``.safetensors`` and GE dump files.
 """
 import dataclasses
 import os

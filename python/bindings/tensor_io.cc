@@ -92,8 +92,9 @@ void WriteAll(const std::string& path, const py::list& items, const std::string&
                                  py::cast<std::vector<int64_t>>(item[3]), py::cast<int>(item[4])));
   }
   const TensorFormat* f = format == "atb-bin" ? &AtbBinFormat() : FindFormat(path);
-  if (!f) Fail(path, "unknown tensor file type (expected .bin, .npy or .safetensors)");
-  if (!f->CanWrite()) Fail(path, "writing {} files is not supported (the core writes .bin, .npy and .safetensors)",
+  if (!f) Fail(path, "unknown tensor file type (expected .bin, .npy, .safetensors or a GE dump file name)");
+  if (!f->CanWrite()) Fail(path, "writing {} files is not supported (the core writes .bin, .npy, .safetensors and GE "
+                                 "dump files)",
                            f->name());
   py::gil_scoped_release release;
   f->WriteAll(path, tensors);
@@ -152,10 +153,11 @@ Tensor TensorView(const py::array& array, const std::optional<std::string>& dtyp
 
 void RegisterTensorIo(py::module_& m) {
   m.def("read_tensors", &ReadAll, py::arg("path"),
-        "Every tensor in a .bin/.npy/.pth/.pt/.safetensors file, in file order, as tuples\n"
+        "Every tensor in a .bin/.npy/.pth/.pt/.safetensors or GE dump file, in file order, as tuples\n"
         "(name, dtype, shape, atb_format, array or None). bfloat16 arrays hold the raw bits as uint16.");
   m.def("read_tensor", &ReadOne, py::arg("path"), py::arg("name") = py::none(),
-        "One tensor as (name, dtype, shape, atb_format, array or None); `name` picks one in a container.");
+        "One tensor as (name, dtype, shape, atb_format, array or None); `name` picks one in a container,\n"
+        "as does a FILE,MEMBER path (a GE dump file's 'FILE,outputs,0').");
   m.def("write_tensors", &WriteAll, py::arg("path"), py::arg("items"), py::arg("format") = "",
         "Writes (name, array or None, dtype name or None, shape, atb_format) tuples; the format by the\n"
         "file's extension, or 'atb-bin' to write an ATB .bin whatever the name.");

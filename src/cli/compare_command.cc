@@ -13,6 +13,7 @@
 #include "ait/compare_run.h"
 #include "ait/error.h"
 #include "ait/log.h"
+#include "ait/tensor_io.h"
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
@@ -151,7 +152,7 @@ int RunCompare(const std::vector<std::string>& raw_args) {
     return UsageError("compare", "--cmp-level: '" + cmp_level + "' is not one of " + std::string(kCompareLevelNames));
   std::error_code ec;
   for (const auto& [flag, path] : {std::pair{"--golden-path", golden}, std::pair{"--my-path", my}})
-    if (!fs::exists(path, ec)) return UsageError("compare", std::string(flag) + ": '" + path + "' does not exist");
+    if (!PathOrAddressExists(path)) return UsageError("compare", std::string(flag) + ": '" + path + "' does not exist");
   if (!peer.empty() && !fs::is_directory(peer, ec))
     return UsageError("compare", "--peer-path: '" + peer + "' is not a folder (a peer is a dump folder)");
   if (const auto unknown = UnknownFailConditions(fail_on); !unknown.empty())

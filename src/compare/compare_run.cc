@@ -13,6 +13,7 @@
 #include "ait/error.h"
 #include "ait/log.h"
 #include "ait/opcheck_run.h"
+#include "ait/tensor_io.h"
 #include "compare/pairing/compare_level.h"
 #include "compare/pairing/pairing_strategy.h"
 #include "compare/report/html_report.h"
@@ -243,8 +244,10 @@ CompareResult RunCompare(const CompareRequest& request) {
   if (const auto unknown = UnknownFailConditions(request.fail_on); !unknown.empty())
     throw Error(fmt::format("fail_on: '{}' is not a condition (have: {})", unknown[0], FailConditionNames()));
   std::error_code ec;
+  // A path may also address one tensor of a container file: `FILE,inputs,0` (a GE dump file).
   for (const auto& [what, path] : {std::pair{"golden path", &request.golden}, std::pair{"my path", &request.my}})
-    if (!fs::exists(*path, ec)) Fail(path->string(), "the {} does not exist", what);
+    if (!PathOrAddressExists(path->string()))
+      Fail(path->string(), "the {} does not exist", what);
   const bool golden_dir = fs::is_directory(request.golden, ec), my_dir = fs::is_directory(request.my, ec);
   if (golden_dir != my_dir)
     Fail(request.my.string(), "the golden and my paths must both be folders or both be files ('{}' is a {}, '{}' a {})",

@@ -9,6 +9,7 @@
 #include "ait/error.h"
 #include "ait/mapped_file.h"
 #include "ait/tensor_io.h"
+#include "formats/npy.h"
 
 namespace ait {
 namespace {
@@ -229,6 +230,46 @@ std::string ShapeTuple(const std::vector<int64_t>& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
+}  // namespace
+
+Tensor ParseNpy(const Bytes& bytes, const std::string& path) {
+  const char* base = reinterpret_cast<const char*>(bytes.data);
+  const size_t size = bytes.size;
+  if (size < 10 || std::string_view(base, 6) != kMagic)
+    Fail(path, "not a .npy file: expected the magic \\x93NUMPY, found '{}'",
+         std::string_view(base, std::min<size_t>(size, 6)));
+  const int major = static_cast<unsigned char>(base[6]), minor = static_cast<unsigned char>(base[7]);
+  if (major < 1 || major > 3 || minor != 0)
+    Fail(path, "unsupported .npy format version {}.{} (expected 1.0, 2.0 or 3.0)", major, minor);
+  const size_t prefix = major == 1 ? 10 : 12;
+  if (size < prefix) Fail(path, "truncated: {} bytes, too short for the version {}.0 preamble", size, major);
+  uint32_t header_len = 0;
+  std::memcpy(&header_len, base + 8, prefix - 8);  // little-endian uint16 or uint32
+  if (header_len > size - prefix)
+    Fail(path, "header length {} runs past the end of the file ({} bytes after the preamble)", header_len,
+         size - prefix);
+  NpyHeader h = HeaderParser({base + prefix, header_len}, path).Parse();
+
+  Tensor t;
+  t.dtype = h.descr.dtype;
+  t.shape = std::move(h.shape);
+  const size_t item = ItemSize(t.dtype);
+  const uint64_t need = static_cast<uint64_t>(CheckedNumel(t.shape, item, path)) * item;
+  const size_t payload = prefix + header_len;
+  if (need != size - payload)
+    Fail(path, "data holds {} bytes but shape {} of {} needs {} bytes", size - payload, ShapeTuple(t.shape),
+         ShortName(t.dtype), need);
+  const bool swap = h.descr.big_endian && item > 1;
+  const bool fortran = h.fortran_order && t.shape.size() > 1;
+  if (swap || fortran) return ToNativeCOrder(bytes.data + payload, t.dtype, t.shape, fortran, swap);
+  t.owner = bytes.owner;
+  t.data = bytes.data + payload;
+  t.nbytes = need;
+  return t;
+}
+
+namespace {
+
 class Npy final : public TensorFormat {
  public:
   std::string_view name() const override { return "npy"; }
@@ -236,42 +277,7 @@ class Npy final : public TensorFormat {
 
   NamedTensors ReadAll(const std::string& path) const override {
     auto file = MappedFile::Open(path);
-    const char* base = reinterpret_cast<const char*>(file->data());
-    const size_t size = file->size();
-    if (size < 10 || std::string_view(base, 6) != kMagic)
-      Fail(path, "not a .npy file: expected the magic \\x93NUMPY, found '{}'",
-           std::string_view(base, std::min<size_t>(size, 6)));
-    const int major = static_cast<unsigned char>(base[6]), minor = static_cast<unsigned char>(base[7]);
-    if (major < 1 || major > 3 || minor != 0)
-      Fail(path, "unsupported .npy format version {}.{} (expected 1.0, 2.0 or 3.0)", major, minor);
-    const size_t prefix = major == 1 ? 10 : 12;
-    if (size < prefix) Fail(path, "truncated: {} bytes, too short for the version {}.0 preamble", size, major);
-    uint32_t header_len = 0;
-    std::memcpy(&header_len, base + 8, prefix - 8);  // little-endian uint16 or uint32
-    if (header_len > size - prefix)
-      Fail(path, "header length {} runs past the end of the file ({} bytes after the preamble)", header_len,
-           size - prefix);
-    NpyHeader h = HeaderParser({base + prefix, header_len}, path).Parse();
-
-    Tensor t;
-    t.dtype = h.descr.dtype;
-    t.shape = std::move(h.shape);
-    const size_t item = ItemSize(t.dtype);
-    const uint64_t need = static_cast<uint64_t>(CheckedNumel(t.shape, item, path)) * item;
-    const size_t payload = prefix + header_len;
-    if (need != size - payload)
-      Fail(path, "data holds {} bytes but shape {} of {} needs {} bytes", size - payload, ShapeTuple(t.shape),
-           ShortName(t.dtype), need);
-    const bool swap = h.descr.big_endian && item > 1;
-    const bool fortran = h.fortran_order && t.shape.size() > 1;
-    if (swap || fortran) {
-      Tensor c = ToNativeCOrder(file->data() + payload, t.dtype, t.shape, fortran, swap);
-      return {{"", std::move(c)}};
-    }
-    t.owner = file;
-    t.data = file->data() + payload;
-    t.nbytes = need;
-    return {{"", std::move(t)}};
+    return {{"", ParseNpy(Bytes{file, file->data(), file->size()}, path)}};
   }
 
   bool CanWrite() const override { return true; }

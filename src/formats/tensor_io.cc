@@ -30,7 +30,7 @@ std::vector<std::string> TensorFormat::MemberNames(const std::string& path) cons
 
 const std::vector<const TensorFormat*>& AllFormats() {
   static const std::vector<const TensorFormat*> formats = {
-      &AtbBinFormat(), &NpyFormat(), &PthFormat(), &SafetensorsFormat(), &GeDumpFormat(),
+      &AtbBinFormat(), &NpyFormat(), &NpzFormat(), &PthFormat(), &SafetensorsFormat(), &GeDumpFormat(),
   };
   return formats;
 }
@@ -48,7 +48,7 @@ namespace {
 const TensorFormat& FormatOf(const std::string& path) {
   const TensorFormat* f = FindFormat(path);
   if (!f)
-    Fail(path, "unknown tensor file type (expected .bin, .npy, .pth, .pt, .safetensors or a GE dump file "
+    Fail(path, "unknown tensor file type (expected .bin, .npy, .npz, .pth, .pt, .safetensors or a GE dump file "
                "named OpType.OpName.task.stream.timestamp)");
   return *f;
 }
@@ -61,6 +61,11 @@ TensorAddress SplitTensorAddress(const std::string& address) {
   std::error_code ec;
   if (comma == std::string::npos || std::filesystem::is_regular_file(address, ec)) return {address, ""};
   return {address.substr(0, comma), address.substr(comma + 1)};
+}
+
+bool PathOrAddressExists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec) || std::filesystem::is_regular_file(SplitTensorAddress(path).file, ec);
 }
 
 std::string MemberAddress(const std::string& file, std::string_view member) {

@@ -1,6 +1,6 @@
-"""Fuzz seeds from third-party writers: numpy's np.save and torch's torch.save.
+"""Fuzz seeds from third-party writers: numpy's np.save / np.savez and torch's torch.save.
 
-    python3 tests/fuzz/third_party_seeds.py OUT_DIR   -> OUT_DIR/npy/numpyNNN, OUT_DIR/pth/torchNNN
+    python3 tests/fuzz/third_party_seeds.py OUT_DIR   -> OUT_DIR/{npy,npz}/numpyNNN, OUT_DIR/pth/torchNNN
 
 scripts/run-fuzz.sh runs it after build/bin/ait_fuzz_seeds (tests/fuzz/write_seeds.cc), which
 writes the seeds that come from the project's own writers. Files written by other programs are
@@ -45,8 +45,20 @@ try:
     b = io.BytesIO()
     np.lib.format.write_array(b, np.arange(5, dtype="<u2"), version=(2, 0))
     seed("npy", "numpy", b.getvalue())
+    # .npz: the pre-converted GE dump form (stacked inputs / outputs) and plain archives,
+    # stored and deflated.
+    for save in (np.savez, np.savez_compressed):
+        b = io.BytesIO()
+        save(b, inputs=np.arange(12, dtype=np.float16).reshape(2, 2, 3), outputs=np.ones((1, 3), np.float32))
+        seed("npz", "numpy", b.getvalue())
+        b = io.BytesIO()
+        save(b, a=np.arange(3, dtype=">i4"), b=np.array(2.5), c=np.zeros((0,), np.int8))
+        seed("npz", "numpy", b.getvalue())
+    b = io.BytesIO()
+    np.savez(b, inputs=np.array(1.0), outputs=np.arange(4, dtype=np.int64))
+    seed("npz", "numpy", b.getvalue())
 except ImportError:
-    print("numpy missing: no numpy .npy seeds")
+    print("numpy missing: no numpy .npy / .npz seeds")
 
 
 # --- .pth from torch.save: each archive as is, and in the structured mode of fuzz_pth.cc

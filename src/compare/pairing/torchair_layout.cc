@@ -115,7 +115,9 @@ GeDumpTree ReadGeDumpTree(const fs::path& root) {
     token.token = t.token;
     WalkFiles(t.dir, [&](const fs::directory_entry& e) {
       const std::string filename = e.path().filename().string();
-      std::optional<GeDumpName> name = ParseGeDumpName(filename);
+      // A GE dump file, or its pre-converted form `<GE dump file name>.npz`.
+      std::optional<GeDumpName> name = ParseGeDumpName(
+          filename.ends_with(".npz") ? std::string_view(filename).substr(0, filename.size() - 4) : filename);
       if (!name) {
         static constexpr std::string_view kOtherFiles[] = {".txt", ".npy", ".bin", ".json", ".csv"};
         if (std::none_of(std::begin(kOtherFiles), std::end(kOtherFiles),

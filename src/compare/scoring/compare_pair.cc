@@ -126,11 +126,12 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
   row.pair = pair;
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_regular_file(pair.golden_path, ec)) {
+  // A path may address one tensor of a container file (`FILE,outputs,0`): its file must exist.
+  if (!fs::is_regular_file(SplitTensorAddress(pair.golden_path).file, ec)) {
     row.fail_reason = fmt::format("golden_data_path: {} is not a file.", pair.golden_path);
     return row;
   }
-  if (!fs::is_regular_file(pair.my_path, ec)) {
+  if (!fs::is_regular_file(SplitTensorAddress(pair.my_path).file, ec)) {
     row.fail_reason = fmt::format("my_data_path: {} is not a file.", pair.my_path);
     return row;
   }
