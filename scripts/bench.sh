@@ -10,7 +10,9 @@
 #     run; a full tensor dump's write throughput vs dd writing the same bytes.
 #  5. ait llm opcheck of one token of the small preset (fp16): time per operation vs `cat` of
 #     the tensors it reads and vs a torch float64 re-computation of the same operations.
-# BENCH_ONLY=opcheck runs section 5 alone.
+#  6. torchair: ait llm compare of a GE dump (fp16, fused) against the FX dump of the same graph
+#     (the small preset traced by python -m ait_llm.dump.fx_dump) vs `cat` of the files.
+# BENCH_ONLY=opcheck runs section 5 alone, BENCH_ONLY=torchair section 6 alone.
 set -euo pipefail
 BUILD=${1:-build}
 REPS=${BENCH_REPS:-5}
@@ -25,7 +27,7 @@ time_it() {  # prints seconds of one run of "$@"
   calc "$t1 - $t0"
 }
 
-if [ "${BENCH_ONLY:-}" != opcheck ]; then  # sections 1-4
+if [ -z "${BENCH_ONLY:-}" ]; then  # sections 1-4
 
 echo "== metric kernel (Google Benchmark) =="
 "$BUILD/bin/metrics_bench" --benchmark_min_time=0.5 2>/dev/null
@@ -169,6 +171,7 @@ printf 'with AIT_DUMP_LINK_DUPLICATES=0 (every byte written): dump time beyond t
   "$(calc "$t_copy - $t_run")" "$(calc "100 * $t_dd / ($t_copy - $t_run)")"
 fi  # sections 1-4
 
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = opcheck ]; then  # section 5
 echo
 echo "== ait llm opcheck: one token of the small preset (fp16) vs cat and a torch float64 re-check =="
 # The dump: every operation of one token (a 5-token prompt, 1 new token) with its after/ tensors
@@ -238,3 +241,45 @@ printf '| %-48s | %9.3f | %9.2f | %8.2fx |\n' "  of which the walk, checks and C
 printf 'opcheck / cat = %.1fx; torch / opcheck = %.1fx (%.1fx without the imports)\n' \
   "$(calc "$oc_s / $cat_s")" "$(calc "$torch_s / $oc_s")" "$(calc "$torch_in_s / $oc_s")"
 printf 'peak RSS: opcheck %.0f MiB, torch baseline %.0f MiB\n' "$(calc "$oc_rss_kib / 1024")" "$(calc "$torch_rss_kib / 1024")"
+fi  # section 5
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = torchair ]; then  # section 6
+echo
+echo "== torchair: ait llm compare, GE dump (fp16, fused) vs FX dump of the same graph, vs cat =="
+# The dumps: the small preset traced to aten operations and run for 2 steps by the project's
+# stand-in for torchair/GE (python -m ait_llm.dump.fx_dump): the FX dump (fp32, one .npy per
+# node input and output) and the GE-layout dump (one DumpData file per GE operator, fused
+# chains included, with the graph text). Baseline in the same run, page cache warm: `cat` of
+# every file the compare reads.
+ENGINE_DATA=${ENGINE_BENCH_DIR:-out/bench-engine}
+TA_DATA=${TORCHAIR_BENCH_DIR:-out/bench-torchair}
+if [ ! -f "$TA_DATA/.complete" ]; then
+  rm -rf "$TA_DATA"
+  if [ ! -f "$ENGINE_DATA/small/model.safetensors" ]; then
+    "$BUILD/bin/ait-engine" init --preset small --seed 0 --out "$ENGINE_DATA/small" 2>/dev/null
+  fi
+  PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m ait_llm.dump.fx_dump --model "$ENGINE_DATA/small" \
+    --output "$TA_DATA/dumps" --steps 2 --mode all > /dev/null
+  touch "$TA_DATA/.complete"
+fi
+TA_GE=$(dirname "$(find "$TA_DATA/dumps/ge" -name 'dynamo_original_graph_*.txt' | head -1)")
+TA_FX="$TA_DATA/dumps/fx"
+ta_files=$(find "$TA_GE" "$TA_FX" -type f ! -name '*.txt' | sort)
+ta_count=$(wc -l <<<"$ta_files")
+ta_bytes=$(cat $ta_files | wc -c)  # also warms the page cache
+run_ta() { "$BUILD/bin/ait" llm compare -gp "$TA_FX" -mp "$TA_GE" -o "$TA_DATA/report" -l error; }
+cat_ta() { cat $ta_files > /dev/null; }
+ta_out=$(run_ta) || true
+ta_ops=$("$PY" -c 'import json,sys,glob; d=json.load(open(sorted(glob.glob(sys.argv[1]+"/*.json"))[-1])); print(len(d["operations"]))' "$TA_DATA/report" 2>/dev/null || echo "?")
+ta_rows=$(($(wc -l < "$(ls "$TA_DATA"/report/*.csv | tail -1)") - 1))
+cat_t=(); ta_t=()
+for i in $(seq "$REPS"); do cat_t+=("$(time_it cat_ta)"); ta_t+=("$(time_it run_ta)"); done
+cat_s=$(printf '%s\n' "${cat_t[@]}" | median)
+ta_s=$(printf '%s\n' "${ta_t[@]}" | median)
+rm -rf "$TA_DATA/report"
+printf 'data: %s GE operators paired over 2 tokens, %d CSV rows, %d files, %.0f MiB read\n' "$ta_ops" "$ta_rows" \
+  "$ta_count" "$(calc "$ta_bytes / 1048576")"
+printf '| %-48s | %9s | %9s |\n' "run (median of $REPS, page cache warm)" "seconds" "vs cat"
+printf '| %-48s | %9.3f | %8.2fx |\n' "cat of the files (baseline)" "$cat_s" 1
+printf '| %-48s | %9.3f | %8.2fx |\n' "ait llm compare GE vs FX (reports included)" "$ta_s" "$(calc "$ta_s / $cat_s")"
+fi  # section 6
