@@ -1,0 +1,170 @@
+"""torchair compare scenarios (FORMATS.md 9.5-9.8) on small dumps written here with numpy, the
+core's GE file writer and protobuf's text format, where every row can be worked out by hand:
+GE (my) vs FX (golden), fused GE vs unfused GE, tokens, Cast rows, notes and errors."""
+import numpy as np
+import pytest
+
+from conftest import build_program, run_checked
+
+TS = "20240125031118787351"
+GRAPH = """name: "graph_1"
+op { name: "arg0_1" type: "Data" output_desc { name: "y" dtype: DT_FLOAT16 } }
+op {
+  name: "Add_1"
+  type: "Add"
+  input: "arg0_1:0"
+  input: "arg0_1:0"
+  output_desc { name: "y" attr { key: "_fx_tensor_name" value { s: "add-aten.add.Tensor.OUTPUT.0" } } }
+}
+op {
+  name: "Mul"
+  type: "Mul"
+  input: "Add_1:0"
+  input: "arg0_1:0"
+  input: "Add_1:-1"
+  output_desc { name: "y" attr { key: "_fx_tensor_name" value { s: "mul-aten.mul.Tensor.OUTPUT.0" } } }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def tio(ait_llm_package):
+    from ait_llm import tensor_io
+    return tensor_io
+
+
+def _ge(tio, folder, name, inputs, outputs):
+    folder.mkdir(parents=True, exist_ok=True)
+    items = {f"inputs,{k}": a for k, a in enumerate(inputs)}
+    items.update({f"outputs,{k}": a for k, a in enumerate(outputs)})
+    tio.write_tensors(folder / name, items)
+
+
+def _values(token):
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4) + token
+    add = x + x
+    return x, add, add * x
+
+
+def _fx(root, tokens, bad_mul=None):
+    """The FX dump, older torchair layout: data_dump/{step from 1}/gm_{ts}_dump/."""
+    for token in tokens:
+        x, add, mul = _values(token)
+        d = root / "data_dump" / str(token + 1) / "gm_1_dump"
+        d.mkdir(parents=True)
+        for name, arrays in (("add-aten.add.Tensor.INPUT", [x, x]), ("add-aten.add.Tensor.OUTPUT", [add]),
+                             ("mul-aten.mul.Tensor.INPUT", [add, x]), ("mul-aten.mul.Tensor.OUTPUT", [mul])):
+            for k, a in enumerate(arrays):
+                np.save(d / f"{name}.{k}.{TS}.npy", a)
+
+
+def _ge_dump(tio, root, tokens, fused=False, mul_scale=1.0, extra=()):
+    """A GE dump (fp16): graph text at the top, operator files per iteration."""
+    root.mkdir(parents=True)
+    (root / "dynamo_original_graph_1_rank_0_pid_1_ts_2.txt").write_text(GRAPH)
+    for token in tokens:
+        x, add, mul = (a.astype(np.float16) for a in _values(token))
+        mul = (mul.astype(np.float32) * mul_scale).astype(np.float16)
+        d = root / "20240101120000" / "0" / "graph_1" / "1" / str(token)
+        if fused:
+            _ge(tio, d, "AutomaticBufferFusionOp.Add_1Mul.3.6.1700000000000100", [x, x, x], [mul])
+        else:
+            _ge(tio, d, "Add.Add_1.1.6.1700000000000100", [x, x], [add])
+            _ge(tio, d, "Mul.Mul.2.6.1700000000000200", [add, x], [mul])
+        for name, inputs, outputs in extra:
+            _ge(tio, d, name, inputs, outputs)
+    return root
+
+
+def _compare(golden, my, out=None):
+    from ait_llm import compare_folders
+    return compare_folders(golden, my, output=out)
+
+
+def test_ge_vs_fx_pairs_operators_by_fx_tensor_name(tio, tmp_path):
+    _fx(tmp_path / "fx", [0, 1])
+    ge = _ge_dump(tio, tmp_path / "ge" / "dump_20240101_120000", [0, 1])
+    r = _compare(tmp_path / "fx", tmp_path / "ge")
+    assert r["strategy"] == "ge-fx"
+    rows = r["rows"]
+    assert len(rows) == 12  # 2 tokens x (Add: 2 inputs + 1 output, Mul: 2 inputs + 1 output)
+    assert [row["token_id"] for row in rows] == ["0"] * 6 + ["1"] * 6
+    first = rows[0]
+    assert first["my_data_path"].endswith("Add.Add_1.1.6.1700000000000100,inputs,0")
+    assert first["golden_data_path"].endswith(f"add-aten.add.Tensor.INPUT.0.{TS}.npy")
+    assert first["my_op_name"] == "Add_1" and first["golden_op_name"] == "add-aten.add.Tensor"
+    # Each row's metrics are numpy's on the same arrays.
+    for row in rows:
+        g = np.load(row["golden_data_path"]).astype(np.float64).ravel()
+        m = tio.read_tensor(row["my_data_path"]).astype(np.float64).ravel()
+        assert row["cosine_similarity"] == pytest.approx(g @ m / np.linalg.norm(g) / np.linalg.norm(m), abs=2e-6)
+        assert row["max_absolute_error"] == pytest.approx(np.abs(g - m).max(), rel=1e-5, abs=1e-7)
+    assert r["summary"]["root_causes"] == []
+    ops = [(o["token_id"], o["my_name"]) for o in r["summary"]["operations"]]
+    assert ops == [("0", "Add_1"), ("0", "Mul"), ("1", "Add_1"), ("1", "Mul")]
+    assert ge.exists()
+
+
+def test_a_fault_in_one_ge_operator_is_its_root_cause(tio, tmp_path):
+    _fx(tmp_path / "fx", [0])
+    _ge_dump(tio, tmp_path / "ge", [0], mul_scale=1.5)
+    r = _compare(tmp_path / "fx", tmp_path / "ge", tmp_path / "report")
+    causes = r["summary"]["root_causes"]
+    assert [c["my_name"] for c in causes] == ["Mul"], causes
+    assert sorted(p.rsplit(".", 1)[-1] for p in map(str, r["reports"].values())) == ["csv", "html", "json"]
+
+
+def test_fused_ge_vs_unfused_ge_splits_the_fused_operator(tio, tmp_path):
+    golden = _ge_dump(tio, tmp_path / "nofusion", [0])
+    my = _ge_dump(tio, tmp_path / "fused", [0], fused=True)
+    r = _compare(golden, my)
+    assert r["strategy"] == "ge-fused"
+    rows = r["rows"]
+    # External inputs of Add_1 (arg0_1, arg0_1) and of Mul (arg0_1; Add_1:0 is internal, the
+    # control edge carries no tensor), then Mul's output.
+    assert [row["my_data_path"].rsplit(",", 2)[-2:] for row in rows] == [
+        ["inputs", "0"], ["inputs", "1"], ["inputs", "2"], ["outputs", "0"]]
+    assert rows[0]["golden_data_path"].endswith("Add.Add_1.1.6.1700000000000100,inputs,0")
+    assert rows[2]["golden_data_path"].endswith("Mul.Mul.2.6.1700000000000200,inputs,1")
+    assert rows[3]["golden_data_path"].endswith("Mul.Mul.2.6.1700000000000200,outputs,0")
+    assert rows[0]["match"] == "fused" and rows[0]["golden_op_name"] == "Add_1+Mul"
+    assert all(row["cosine_similarity"] == pytest.approx(1.0) for row in rows)
+    assert r["summary"]["root_causes"] == []
+    # A fault in the fused operator's output is named.
+    bad = _ge_dump(tio, tmp_path / "fused_bad", [0], fused=True, mul_scale=1.5)
+    causes = _compare(golden, bad)["summary"]["root_causes"]
+    assert [c["my_name"] for c in causes] == ["Add_1Mul"], causes
+
+
+def test_one_sided_tokens_cast_rows_and_notes(tio, tmp_path, capfd):
+    _fx(tmp_path / "fx", [0, 1])
+    x = np.ones((2, 2), np.float16)
+    _ge_dump(tio, tmp_path / "ge", [0, 2], extra=[
+        ("Cast.Cast_77.9.6.1700000000000300", [x], [x.astype(np.float32)]),  # inserted by GE: own input
+        ("Relu.Relu_5.8.6.1700000000000250", [x], [x]),                      # in no graph: noted
+    ])
+    out = tmp_path / "report"
+    proc = run_checked(build_program("ait"), "llm", "compare", "-gp", tmp_path / "fx", "-mp", tmp_path / "ge",
+                       "-o", out)
+    log = proc.stdout + proc.stderr
+    assert "tokens only in my dump, not compared: 2" in log
+    assert "tokens only in the golden dump, not compared: 1" in log
+    assert "1 GE operator(s) are not in the graph text" in log and "Relu_5" in log
+    r = _compare(tmp_path / "fx", tmp_path / "ge")
+    cast = [row for row in r["rows"] if "Cast_77" in row["my_data_path"]]
+    assert len(cast) == 1
+    assert cast[0]["golden_data_path"].endswith("Cast.Cast_77.9.6.1700000000000300,inputs,0")
+    assert cast[0]["my_data_path"].endswith("Cast.Cast_77.9.6.1700000000000300,outputs,0")
+    assert cast[0]["cosine_similarity"] == pytest.approx(1.0)
+
+
+def test_nothing_pairs_gives_a_clear_error(tio, tmp_path):
+    (tmp_path / "fx").mkdir()
+    np.save(tmp_path / "fx" / "unrelated.npy", np.zeros(3))
+    _ge_dump(tio, tmp_path / "ge", [0])
+    from ait_llm.tensor_io import AitError
+    with pytest.raises(AitError, match="no GE operator found its FX node"):
+        _compare(tmp_path / "fx", tmp_path / "ge")
+    (tmp_path / "ge" / "dynamo_original_graph_1_rank_0_pid_1_ts_2.txt").write_text("op { name: ")
+    with pytest.raises(AitError, match="dynamo_original_graph_1_rank_0_pid_1_ts_2.txt: not a GE graph text"):
+        _compare(tmp_path / "fx", tmp_path / "ge")
