@@ -184,7 +184,8 @@ def test_compare_folders_at_every_level(pkg, ait, dumps, level):
              "golden_tensor": dumps["proc"] / "golden_tensor"}[level]
     result = pkg.compare.compare_folders(named, dumps["my"])
     assert result["strategy"] == "manual-mapping"
-    assert result["declined"] == []
+    # Only the torchair strategies are asked before it (no GE graph text here).
+    assert [(d["strategy"], d["blocked"]) for d in result["declined"]] == [("ge-fused", False), ("ge-fx", False)]
     assert [(row["token_id"], row["data_id"]) for row in result["rows"]] == [(t, d) for t, d, _ in dumps["expected"]]
     for row, (_, _, index) in zip(result["rows"], dumps["expected"]):
         if index < PERTURBED:

@@ -61,8 +61,8 @@ class GeFused final : public PairingStrategy {
       std::error_code ec;
       if (!fs::is_directory(dumps.path(side), ec)) return Recognition::Decline("not two folders");
       if (FindGeGraphFiles(dumps.path(side)).empty())
-        return Recognition::Decline(fmt::format("the {} dump has no GE graph text (dynamo_original_graph_*.txt)",
-                                                side == DumpPair::kGolden ? "golden" : "my"));
+        return Recognition::Decline(
+            fmt::format("no GE graph text in the {} dump", side == DumpPair::kGolden ? "golden" : "my"));
     }
     return Recognition::Accept();
   }

@@ -56,7 +56,7 @@ class GeFx final : public PairingStrategy {
       if (!fs::is_directory(dumps.path(side), ec)) return Recognition::Decline("not two folders");
     }
     if (FindGeGraphFiles(dumps.path(DumpPair::kMy)).empty())
-      return Recognition::Decline("my dump has no GE graph text (dynamo_original_graph_*.txt)");
+      return Recognition::Decline("no GE graph text in my dump");
     if (!FindGeGraphFiles(dumps.path(DumpPair::kGolden)).empty())
       return Recognition::Decline("the golden dump is a GE dump too");
     return Recognition::Accept();
