@@ -82,7 +82,10 @@ def test_compare_two_ge_files_row_by_address(tio, tmp_path):
     cosine = g @ m / np.linalg.norm(g) / np.linalg.norm(m)
     assert row["cosine_similarity"] == pytest.approx(cosine, rel=1e-9)
     assert row["max_absolute_error"] == pytest.approx(np.abs(g - m).max(), rel=1e-9)
+    # The command takes the same addresses; its one-row CSV names them.
     out = subprocess.run([str(build_program("ait")), "llm", "compare", "-gp", f"{tmp_path / GE_NAME},inputs,0",
-                          "-mp", f"{other},inputs,0"], capture_output=True, text=True, timeout=60)
+                          "-mp", f"{other},inputs,0", "-o", str(tmp_path / "report")],
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "cosine" in out.stdout.lower() or "cosine" in out.stderr.lower()
+    (csv,) = (tmp_path / "report").glob("ait_cmp_report_*.csv")
+    assert f"{other},inputs,0" in csv.read_text()
