@@ -2,9 +2,11 @@
 // against the FX dump of the same graph (golden: one `.npy` per aten node input and output),
 // FORMATS.md 9.6. Each GE operator finds its aten node through the `_fx_tensor_name` of its
 // outputs in the graph text; a fused operator (AutomaticBufferFusionOp) is split into its
-// members (9.8) and compared as a whole: its inputs against its first member's node's, its
-// outputs against its last member's. A Cast or TransData GE inserted (in no graph) is
+// members (9.8) and compared as a whole: its inputs against its members' nodes' inputs that
+// come from outside the group, its outputs against its last member's node's. A Cast or TransData GE inserted (in no graph) is
 // compared with its own input.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "ait/error.h"
@@ -28,6 +30,25 @@ const FxNode* NodeOf(const GeGraphOp* op, const FxToken& fx, std::string* key) {
     }
   }
   return nullptr;
+}
+
+// A fused operator's inputs on the FX side: each member's inputs that come from outside the
+// group (GE input k of a member is its node's INPUT.k), in member order, as GE orders the fused
+// operator's inputs; "" where a member's node is missing, keeping the indices. (The original
+// takes the first member's node's inputs only, so a later member's outside input, the `up`
+// projection of a fused silu(gate) * up, went unchecked and the fused operator looked like
+// the place its error was born.)
+std::vector<std::string> FusedInputs(const std::vector<std::string>& members, const GeGraph& graph, const FxToken& fx) {
+  std::vector<std::string> inputs;
+  for (const std::string& member : members) {
+    const GeGraphOp* op = graph.Find(member);
+    std::string key;
+    const FxNode* node = NodeOf(op, fx, &key);
+    for (size_t k = 0; k < op->inputs.size(); ++k)
+      if (std::find(members.begin(), members.end(), op->inputs[k]) == members.end())
+        inputs.push_back(node && k < node->inputs.size() ? node->inputs[k] : "");
+  }
+  return inputs;
 }
 
 // `mm-aten.mm.default` -> `aten.mm.default`.
@@ -107,8 +128,8 @@ class GeFx final : public PairingStrategy {
         op.golden_name = members.size() == 1 ? last_key : first_key + " .. " + last_key;
         op.golden_type = AtenTarget(last_key);
         op.match = members.size() == 1 ? "fx-name" : "fused";
-        out.Add(std::move(op), first->inputs, GeTensorAddresses(file.path, true), last->outputs,
-                          GeTensorAddresses(file.path, false));
+        out.Add(std::move(op), members.size() == 1 ? first->inputs : FusedInputs(members, ge.graph, fx_token),
+                GeTensorAddresses(file.path, true), last->outputs, GeTensorAddresses(file.path, false));
       }
     }
     if (!no_graph.empty())
