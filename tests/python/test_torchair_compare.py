@@ -1,6 +1,8 @@
 """torchair compare scenarios (FORMATS.md 9.5-9.8) on small dumps written here with numpy, the
 core's GE file writer and protobuf's text format, where every row can be worked out by hand:
 GE (my) vs FX (golden), fused GE vs unfused GE, tokens, Cast rows, notes and errors."""
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -168,3 +170,120 @@ def test_nothing_pairs_gives_a_clear_error(tio, tmp_path):
     (tmp_path / "ge" / "dynamo_original_graph_1_rank_0_pid_1_ts_2.txt").write_text("op { name: ")
     with pytest.raises(AitError, match="dynamo_original_graph_1_rank_0_pid_1_ts_2.txt: not a GE graph text"):
         _compare(tmp_path / "fx", tmp_path / "ge")
+
+
+# --- the tiny Hugging Face Llama, dumped by the stand-in for torchair/GE (ait_llm.dump.fx_dump) ---
+
+# Faults planted in one GE operator, each a realistic 2-5 % error or a fault inside a fused
+# operator: (spec, the operator the compare must name first).
+FAULTS = [
+    ("MatMul_5=scale:1.03", "MatMul_5"),                # a projection 3 % too large
+    ("SoftmaxV2_1=noise:0.05", "SoftmaxV2_1"),          # noise behind a masked input
+    ("Rsqrt_2=scale:1.05", "Add_7Rsqrt_2Mul_13"),       # inside a fused RMSNorm
+]
+
+
+@pytest.fixture(scope="module")
+def llama_dumps(ait_llm_package, tiny, tmp_path_factory):
+    """Clean FX + fused GE + unfused GE dumps of 2 steps, and for each fault a fused GE run."""
+    from ait_llm.dump import fx_dump
+    root = tmp_path_factory.mktemp("llama_torchair")
+    paths = lambda made: {k: pathlib.Path(v) for k, v in made.items()}  # noqa: E731
+    dumps = {"clean": paths(fx_dump.dump_model(tiny, root / "clean", steps=2, mode="all"))}
+    for spec, _ in FAULTS:
+        dumps[spec] = paths(fx_dump.dump_model(tiny, root / spec.split("=")[0], steps=2, mode="ge", perturb=[spec]))
+    return dumps
+
+
+def _graph_members(ge_dir):
+    """{GE operator name: its outputs' FX node keys} from the graph text, with protobuf's parser."""
+    from google.protobuf import text_format
+    from ait_llm.dump.ge_proto import ge_ir_pb2
+    (text,) = ge_dir.glob("dynamo_original_graph_*.txt")
+    graph = text_format.Parse(text.read_text(), ge_ir_pb2.GraphDef())
+    out = {}
+    for op in graph.op:
+        names = [d.attr["_fx_tensor_name"].s.decode() for d in op.output_desc if "_fx_tensor_name" in d.attr]
+        if names:
+            out[op.name] = [n.rsplit(".", 2)[0] for n in names]
+    return out
+
+
+def test_llama_ge_vs_fx_pairs_every_node_and_scores_like_numpy(tio, llama_dumps, tmp_path):
+    dumps = llama_dumps["clean"]
+    r = _compare(dumps["fx"], dumps["ge"], tmp_path / "report")
+    assert r["strategy"] == "ge-fx"
+    ops = r["summary"]["operations"]
+    ge_files = {t: sorted(p.name for p in (next(dumps["ge"].glob(f"*/0/graph_1/1/{t}"))).iterdir()) for t in "01"}
+    # Every GE operator file of both tokens is one operation of the analysis.
+    for token in "01":
+        assert sorted(o["my_name"] for o in ops if o["token_id"] == token) == \
+            sorted(f.split(".")[1] for f in ge_files[token])
+    # Every FX node is paired: as a plain operator's node, or as a member of a fused operator
+    # (split into the graph's operators by the longest-prefix rule).
+    members = _graph_members(dumps["ge"])
+    fx_nodes = {p.name.split(".INPUT.")[0].split(".OUTPUT.")[0] for p in next(dumps["fx"].glob("data_dump/1/gm_*")).iterdir()}
+    covered = set()
+    for o in (o for o in ops if o["token_id"] == "0"):
+        name = o["my_name"]
+        while name:
+            member = max((m for m in members if name.startswith(m)), key=len)
+            covered.update(members[member])
+            name = name[len(member):]
+    assert covered == fx_nodes and len(fx_nodes) == 257
+    assert sum(o["my_type"] == "AutomaticBufferFusionOp" for o in ops) == 2 * 15
+    # Rows: metrics are numpy's on the same arrays.
+    checked = 0
+    for row in r["rows"]:
+        if row["cmp_fail_reason"] or row["golden_dtype"] in ("torch.int64", "torch.bool"):
+            continue
+        g = np.load(row["golden_data_path"]).astype(np.float64).ravel()
+        m = tio.read_tensor(row["my_data_path"]).astype(np.float64).ravel()
+        if not g.size or np.abs(g).max() > 65504:
+            continue  # the causal mask: float32's minimum against float16's
+        assert row["max_absolute_error"] == pytest.approx(np.abs(g - m).max(), rel=1e-5, abs=1e-9), row["my_data_path"]
+        if np.linalg.norm(g) and np.linalg.norm(m):
+            cosine = g @ m / np.linalg.norm(g) / np.linalg.norm(m)
+            assert row["cosine_similarity"] == pytest.approx(cosine, abs=1e-6), row["my_data_path"]
+        checked += 1
+    assert checked > 900  # of 1622 rows: the float ones without the mask
+    # fp16 against fp32: no root cause.
+    assert r["summary"]["root_causes"] == []
+
+
+def test_llama_fused_vs_unfused_splits_and_matches_every_fused_operator(llama_dumps):
+    dumps = llama_dumps["clean"]
+    r = _compare(dumps["ge_nofusion"], dumps["ge"])
+    assert r["strategy"] == "ge-fused"
+    fused = [o for o in r["summary"]["operations"] if o["my_type"] == "AutomaticBufferFusionOp"]
+    assert len(fused) == 2 * 15
+    for o in fused:
+        assert o["golden_name"].replace("+", "") == o["my_name"]  # split into its members, in order
+    rows = [row for row in r["rows"] if row["match"] == "fused"]
+    assert rows and all(row["cmp_fail_reason"] == "" for row in rows)
+    assert min(row["cosine_similarity"] for row in rows) > 0.999
+    assert r["summary"]["root_causes"] == []
+
+
+@pytest.mark.parametrize("spec,named", FAULTS)
+def test_llama_planted_fault_is_the_root_cause_in_both_scenarios(llama_dumps, spec, named):
+    clean, bad = llama_dumps["clean"], llama_dumps[spec]
+    for golden in (clean["fx"], clean["ge_nofusion"]):  # ge-fx, then ge-fused
+        causes = _compare(golden, bad["ge"])["summary"]["root_causes"]
+        assert causes and causes[0]["my_name"] == named, (golden, [c["my_name"] for c in causes])
+        assert causes[0]["token_id"] == "0"
+
+
+def test_llama_nz_dump_reads_as_nd(tio, tiny, llama_dumps, tmp_path):
+    """MatMul tensors written in FRACTAL_NZ compare exactly as the ND ones."""
+    from ait_llm.dump import fx_dump
+    nz = pathlib.Path(fx_dump.dump_model(tiny, tmp_path / "nz", steps=1, mode="ge", nz=True)["ge"])
+    plain = llama_dumps["clean"]["ge"]
+    for f in next(nz.glob("*/0/graph_1/1/0")).iterdir():
+        if not f.name.startswith("MatMul."):
+            continue
+        (twin,) = next(plain.glob("*/0/graph_1/1/0")).glob(f"MatMul.{f.name.split('.')[1]}.*")
+        a, b = tio.read_tensors(f), tio.read_tensors(twin)
+        assert list(a) == list(b)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
