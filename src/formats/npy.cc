@@ -191,6 +191,42 @@ class HeaderParser {
   size_t pos_ = 0;
 };
 
+// Copies the elements of `src` at byte `stride`s into `dst` in C order. kItem > 0 makes the
+// element copy a fixed-size move (a Fortran-order fp32 matrix is a transpose: a memcpy call
+// per element cost more than the rest of a compare).
+template <size_t kItem>
+void GatherCOrder(const std::byte* src, std::byte* dst, size_t item, const std::vector<int64_t>& shape,
+                  const std::vector<size_t>& stride, int64_t n) {
+  const size_t size = kItem ? kItem : item;
+  const size_t rank = shape.size();
+  std::vector<int64_t> index(rank, 0);
+  size_t from = 0;
+  for (int64_t i = 0; i < n; ++i, dst += size) {
+    std::memcpy(dst, src + from, kItem ? kItem : item);
+    for (size_t k = rank; k-- > 0;) {  // advance the C-order odometer
+      if (++index[k] < shape[k]) {
+        from += stride[k];
+        break;
+      }
+      from -= stride[k] * static_cast<size_t>(shape[k] - 1);
+      index[k] = 0;
+    }
+  }
+}
+
+// A Fortran-order matrix [rows, cols] (a transposed tensor saved as it is) into C order, in
+// tiles that stay in cache on both sides.
+template <size_t kItem>
+void TransposeTiles(const std::byte* src, std::byte* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) std::memcpy(dst + (r * cols + c) * kItem, src + (c * rows + r) * kItem, kItem);
+    }
+}
+
 // Copies `src` (Fortran or C order, either byte order) into a fresh C-order native tensor.
 Tensor ToNativeCOrder(const std::byte* src, DType dtype, const std::vector<int64_t>& shape, bool fortran,
                       bool swap) {
@@ -205,22 +241,22 @@ Tensor ToNativeCOrder(const std::byte* src, DType dtype, const std::vector<int64
     stride[axis] = s;
     s *= static_cast<size_t>(shape[axis]);
   }
-  std::vector<int64_t> index(rank, 0);
+  const int64_t n = out.numel();
   std::byte* dst = out.mutable_data();
-  size_t from = 0;
-  for (int64_t i = 0, n = out.numel(); i < n; ++i, dst += item) {
-    std::memcpy(dst, src + from, item);
-    if (swap)
-      for (size_t u = 0; u < item; u += unit) std::reverse(dst + u, dst + u + unit);
-    for (size_t k = rank; k-- > 0;) {  // advance the C-order odometer
-      if (++index[k] < shape[k]) {
-        from += stride[k];
-        break;
-      }
-      from -= stride[k] * static_cast<size_t>(shape[k] - 1);
-      index[k] = 0;
-    }
+  const bool matrix = fortran && rank == 2;
+  if (matrix && item == 2) TransposeTiles<2>(src, dst, shape[0], shape[1]);
+  else if (matrix && item == 4) TransposeTiles<4>(src, dst, shape[0], shape[1]);
+  else if (matrix && item == 8) TransposeTiles<8>(src, dst, shape[0], shape[1]);
+  else switch (item) {
+    case 1: GatherCOrder<1>(src, dst, item, shape, stride, n); break;
+    case 2: GatherCOrder<2>(src, dst, item, shape, stride, n); break;
+    case 4: GatherCOrder<4>(src, dst, item, shape, stride, n); break;
+    case 8: GatherCOrder<8>(src, dst, item, shape, stride, n); break;
+    default: GatherCOrder<0>(src, dst, item, shape, stride, n); break;
   }
+  if (swap)
+    for (int64_t i = 0; i < n; ++i)
+      for (size_t u = 0; u < item; u += unit) std::reverse(dst + i * item + u, dst + i * item + u + unit);
   return out;
 }
 

@@ -68,6 +68,16 @@ def test_npy_reads_fortran_order_arrays_in_c_order(tmp_path, tensor_json, dtype)
     expect_same(only(tensor_json(tmp_path / "f.npy")), a)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int8"])
+@pytest.mark.parametrize("shape", [(70, 45), (1, 33), (33, 1), (32, 64)])
+def test_npy_reads_fortran_order_matrices_in_c_order(tmp_path, tensor_json, dtype, shape):
+    """A transposed tensor saved as it is (torchair's FX dump of a `t` node): the tiled transpose."""
+    a = np.asfortranarray(sample(dtype, shape))
+    np.save(tmp_path / "m.npy", a)
+    assert b"'fortran_order': True" in (tmp_path / "m.npy").read_bytes()[:128] or 1 in shape
+    expect_same(only(tensor_json(tmp_path / "m.npy")), a)
+
+
 def test_npy_reads_big_endian_fortran_order(tmp_path, tensor_json):
     a = np.asfortranarray(np.arange(12, dtype=">f8").reshape(3, 4) / 7)
     np.save(tmp_path / "bf.npy", a)
