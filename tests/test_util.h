@@ -3,10 +3,12 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
@@ -53,6 +55,14 @@ inline Tensor RandomFloat32(std::vector<int64_t> shape, unsigned seed) {
   auto* p = reinterpret_cast<float*>(t.mutable_data());
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
+}
+
+// The elements of `t` as T (T must match the dtype's size).
+template <typename T>
+std::vector<T> Values(const Tensor& t) {
+  std::vector<T> v(t.nbytes / sizeof(T));
+  std::memcpy(v.data(), t.data, t.nbytes);
+  return v;
 }
 
 // Asserts that reading `path` fails with a message naming the file and containing `needle`.

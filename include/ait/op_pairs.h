@@ -48,6 +48,9 @@ struct OpPairing {
 // The identity of a tensor pair across OpPairs and rows: its two paths.
 std::string PathKey(const TensorPair& pair);
 
+// A tensor pair of `op`: its token, names, types and match, these paths and label (data_id unset).
+TensorPair TensorPairOf(const OpPair& op, std::string golden_path, std::string my_path, std::string label);
+
 // The output pairs of every operation, each (golden, my) file pair once, data_id renumbered:
 // the CSV rows of a topology pairing.
 std::vector<TensorPair> OutputPairs(const OpPairing& ops);

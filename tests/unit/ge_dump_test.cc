@@ -19,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = toolkit::dumpdata;
 using testing::TempDir;
+using testing::Values;
 using testing::WriteBytes;
 
 constexpr char kName[] = "MatMul.MatMul_3.44.6.1706596912161941";
@@ -29,13 +30,6 @@ Tensor Make(DType dtype, std::vector<int64_t> shape, const std::vector<T>& value
   EXPECT_EQ(t.nbytes, values.size() * sizeof(T));
   std::memcpy(t.mutable_data(), values.data(), t.nbytes);
   return t;
-}
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  std::vector<T> v(t.nbytes / sizeof(T));
-  std::memcpy(v.data(), t.data, t.nbytes);
-  return v;
 }
 
 // A GE dump file from a header and payload bytes, as GE lays it out.

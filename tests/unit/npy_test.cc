@@ -10,6 +10,7 @@ namespace ait {
 namespace {
 
 using testing::TempDir;
+using testing::Values;
 using testing::WriteBytes;
 
 // A .npy file with the given header dict (unpadded: readers must not need the padding).
@@ -32,13 +33,6 @@ std::string Raw(std::initializer_list<T> values) {
 std::string BigEndian(std::string little, size_t unit) {
   for (size_t i = 0; i < little.size(); i += unit) std::reverse(little.begin() + i, little.begin() + i + unit);
   return little;
-}
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  std::vector<T> v(t.nbytes / sizeof(T));
-  std::memcpy(v.data(), t.data, t.nbytes);
-  return v;
 }
 
 std::string ReadFile(const std::string& path) {

@@ -39,27 +39,14 @@ std::vector<std::pair<size_t, size_t>> GeOpPairingBuilder::CommonTokens(const st
   return common;
 }
 
-TensorPair GeOpPairingBuilder::Pair(const OpPair& op, const std::string& golden, const std::string& my) const {
-  TensorPair p;
-  p.token_id = op.token_id;
-  p.golden_path = golden;
-  p.my_path = my;
-  p.label = fmt::format("{}/{}", op.token_id, my.substr(my.rfind('/') + 1));
-  p.my_name = op.my_name;
-  p.my_type = op.my_type;
-  p.golden_name = op.golden_name;
-  p.golden_type = op.golden_type;
-  p.match = op.match;
-  return p;
-}
-
 bool GeOpPairingBuilder::Add(OpPair op, const std::vector<std::string>& golden_inputs,
                              const std::vector<std::string>& my_inputs, const std::vector<std::string>& golden_outputs,
                              const std::vector<std::string>& my_outputs) {
   auto zip = [&](const std::vector<std::string>& golden, const std::vector<std::string>& my,
                  std::vector<TensorPair>& out) {
     for (size_t k = 0; k < golden.size() && k < my.size(); ++k)
-      if (!golden[k].empty()) out.push_back(Pair(op, golden[k], my[k]));
+      if (!golden[k].empty())
+        out.push_back(TensorPairOf(op, golden[k], my[k], fmt::format("{}/{}", op.token_id, my[k].substr(my[k].rfind('/') + 1))));
   };
   zip(golden_inputs, my_inputs, op.inputs);
   zip(golden_outputs, my_outputs, op.outputs);
@@ -79,6 +66,22 @@ void GeOpPairingBuilder::AddRow(const std::string& token, const std::string& gol
   p.label = label;
   p.match = "self";
   pairing_.rows.push_back(std::move(p));
+}
+
+void GeOpPairingBuilder::NoteNames(std::string_view what, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  std::string examples;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) examples += (i ? ", " : "") + names[i];
+  Note(fmt::format("{} {}: {}{}", names.size(), what, examples, names.size() > 5 ? ", ..." : ""));
+}
+
+void GeOpPairingBuilder::NoteDumpFiles(const GeDumpTree& tree) {
+  if (tree.unnamed_files)
+    Note(fmt::format("{}: {} file(s) are not named OpType.OpName.task.stream.timestamp; left out", tree.root.string(),
+                     tree.unnamed_files));
+  if (tree.duplicates)
+    Note(fmt::format("{}: {} operator name(s) appear twice in one token; the larger file was kept", tree.root.string(),
+                     tree.duplicates));
 }
 
 OpPairing GeOpPairingBuilder::Finish(std::string nothing_paired) {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ait/op_pairs.h"
+#include "compare/pairing/torchair_layout.h"
 
 namespace ait {
 
@@ -27,10 +29,13 @@ class GeOpPairingBuilder {
   void AddRow(const std::string& token, const std::string& golden, const std::string& my, const std::string& label);
 
   void Note(std::string note) { pairing_.notes.push_back(std::move(note)); }
+  // "3 <what>: a, b, c" (at most five names shown); nothing when `names` is empty.
+  void NoteNames(std::string_view what, const std::vector<std::string>& names);
+  // The files of a GE dump that are no operator file, and the operator names met twice.
+  void NoteDumpFiles(const GeDumpTree& tree);
   OpPairing Finish(std::string nothing_paired);
 
  private:
-  TensorPair Pair(const OpPair& op, const std::string& golden, const std::string& my) const;
   OpPairing pairing_;
 };
 

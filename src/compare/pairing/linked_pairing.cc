@@ -104,17 +104,9 @@ class Assembler {
   size_t ops_without_outputs_ = 0;
 
   TensorPair Tensor(const OpPair& op, const FilePair& f, const std::string& my_node, const std::string& golden_node) {
-    TensorPair p;
-    p.token_id = op.token_id;
+    TensorPair p = TensorPairOf(op, f.golden.path.string(), f.my.path.string(),
+                                fmt::format("{}:{} ~ {}:{}", my_node, f.my.stem, golden_node, f.golden.stem));
     p.data_id = std::to_string(data_id_++);
-    p.my_path = f.my.path.string();
-    p.golden_path = f.golden.path.string();
-    p.label = fmt::format("{}:{} ~ {}:{}", my_node, f.my.stem, golden_node, f.golden.stem);
-    p.my_name = op.my_name;
-    p.my_type = op.my_type;
-    p.golden_name = op.golden_name;
-    p.golden_type = op.golden_type;
-    p.match = op.match;
     return p;
   }
 };

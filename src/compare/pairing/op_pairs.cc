@@ -19,4 +19,18 @@ std::vector<TensorPair> OutputPairs(const OpPairing& ops) {
   return out;
 }
 
+TensorPair TensorPairOf(const OpPair& op, std::string golden_path, std::string my_path, std::string label) {
+  TensorPair p;
+  p.token_id = op.token_id;
+  p.golden_path = std::move(golden_path);
+  p.my_path = std::move(my_path);
+  p.label = std::move(label);
+  p.my_name = op.my_name;
+  p.my_type = op.my_type;
+  p.golden_name = op.golden_name;
+  p.golden_type = op.golden_type;
+  p.match = op.match;
+  return p;
+}
+
 }  // namespace ait

@@ -15,12 +15,6 @@ namespace ait {
 namespace fs = std::filesystem;
 namespace {
 
-std::string Examples(const std::vector<std::string>& names) {
-  std::string s;
-  for (size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
-  return names.size() > 5 ? s + ", ..." : s;
-}
-
 // The golden side of a fused operator: the members' external inputs in member order (""
 // where a member is missing from the golden dump, keeping the indices of the fused
 // operator's inputs), and the last member's outputs.
@@ -122,20 +116,10 @@ class GeFused final : public PairingStrategy {
                 my_outputs);
       }
     }
-    if (!missing.empty())
-      out.Note(fmt::format("golden data missing for {} operator(s), not compared: {}", missing.size(),
-                           Examples(missing)));
-    if (!unsplit.empty())
-      out.Note(fmt::format("{} fused operator name(s) do not split into graph operators, not compared: {}",
-                           unsplit.size(), Examples(unsplit)));
-    for (const GeDumpTree* t : {&golden, static_cast<const GeDumpTree*>(&my)}) {
-      if (t->unnamed_files)
-        out.Note(fmt::format("{}: {} file(s) are not named OpType.OpName.task.stream.timestamp; left out",
-                             t->root.string(), t->unnamed_files));
-      if (t->duplicates)
-        out.Note(fmt::format("{}: {} operator name(s) appear twice in one token; the larger file was kept",
-                             t->root.string(), t->duplicates));
-    }
+    out.NoteNames("operator(s) have no golden data (not in the golden dump), not compared", missing);
+    out.NoteNames("fused operator name(s) do not split into graph operators, not compared", unsplit);
+    out.NoteDumpFiles(golden);
+    out.NoteDumpFiles(my);
     OpPairing pairing = out.Finish(fmt::format(
         "no operator of my GE dump ({} in {} token(s)) found its counterpart in the golden GE dump {} ({} token(s))",
         operators, my.tokens.size(), golden.root.string(), golden.tokens.size()));

@@ -57,12 +57,6 @@ std::string AtenTarget(const std::string& key) {
   return dash == std::string::npos ? "" : key.substr(dash + 1);
 }
 
-std::string Examples(const std::vector<std::string>& names) {
-  std::string s;
-  for (size_t i = 0; i < names.size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
-  return names.size() > 5 ? s + ", ..." : s;
-}
-
 class GeFx final : public PairingStrategy {
  public:
   std::string_view name() const override { return "ge-fx"; }
@@ -132,21 +126,12 @@ class GeFx final : public PairingStrategy {
                 GeTensorAddresses(file.path, true), last->outputs, GeTensorAddresses(file.path, false));
       }
     }
-    if (!no_graph.empty())
-      out.Note(fmt::format("{} GE operator(s) are not in the graph text, not compared: {}", no_graph.size(),
-                           Examples(no_graph)));
-    if (!unsplit.empty())
-      out.Note(fmt::format("{} fused operator name(s) do not split into graph operators, not compared: {}",
-                           unsplit.size(), Examples(unsplit)));
-    if (!no_fx.empty())
-      out.Note(fmt::format("{} GE operator(s) have no FX node in the golden dump (no _fx_tensor_name, or the node "
-                           "was not dumped), not compared: {}",
-                           no_fx.size(), Examples(no_fx)));
-    if (ge.unnamed_files)
-      out.Note(fmt::format("{} file(s) in the GE dump are not named OpType.OpName.task.stream.timestamp; left out",
-                           ge.unnamed_files));
-    if (ge.duplicates)
-      out.Note(fmt::format("{} GE operator name(s) appear twice in one token; the larger file was kept", ge.duplicates));
+    out.NoteNames("GE operator(s) are not in the graph text, not compared", no_graph);
+    out.NoteNames("fused operator name(s) do not split into graph operators, not compared", unsplit);
+    out.NoteNames("GE operator(s) have no FX node in the golden dump (no _fx_tensor_name, or the node was not "
+                  "dumped), not compared",
+                  no_fx);
+    out.NoteDumpFiles(ge);
     OpPairing pairing = out.Finish(fmt::format(
         "no GE operator found its FX node: {} GE operators in {} token(s), {} FX .npy files in {} token(s) of the golden "
         "dump {} (is it the FX dump of the same graph? FX tokens count from 1, GE tokens from 0)",
