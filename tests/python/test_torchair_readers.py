@@ -82,6 +82,11 @@ def test_compare_two_ge_files_row_by_address(tio, tmp_path):
     cosine = g @ m / np.linalg.norm(g) / np.linalg.norm(m)
     assert row["cosine_similarity"] == pytest.approx(cosine, rel=1e-9)
     assert row["max_absolute_error"] == pytest.approx(np.abs(g - m).max(), rel=1e-9)
+    # A GE tensor against an .npy (an FX dump's file), as for any two tensor files.
+    np.save(tmp_path / "golden.npy", golden)
+    row = compare_files(tmp_path / "golden.npy", f"{other},outputs,0")
+    assert row["max_absolute_error"] == pytest.approx(np.abs(g - m).max(), rel=1e-9)
+    assert row["my_dtype"] == "torch.float16" and row["golden_dtype"] == "torch.float32"
     # The command takes the same addresses; its one-row CSV names them.
     out = subprocess.run([str(build_program("ait")), "llm", "compare", "-gp", f"{tmp_path / GE_NAME},inputs,0",
                           "-mp", f"{other},inputs,0", "-o", str(tmp_path / "report")],
