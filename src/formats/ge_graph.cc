@@ -68,13 +68,18 @@ void ReadGeGraph(const fs::path& file, GeGraph& graph) {
   const std::string text(reinterpret_cast<const char*>(mapped->data()), mapped->size());
   ge::proto::GraphDef g;
   std::string error;
-  if (Parse(text, &g, &error)) {
+  const bool parsed = Parse(text, &g, &error);
+  if (parsed && g.op_size() > 0) {
     AddGraph(g, graph);
   } else {
-    ge::proto::ModelDef model;  // some GE versions print the model around the graphs
+    // Some GE versions print the model around the graphs (`graph { ... }`), which a GraphDef
+    // reading skips as an unknown field.
+    ge::proto::ModelDef model;
     std::string model_error;
-    if (!Parse(text, &model, &model_error) || model.graph_size() == 0)
+    if (!Parse(text, &model, &model_error) || model.graph_size() == 0) {
+      if (parsed) Fail(path, "a GE graph text without operators (no op block, at the top or in a graph block)");
       Fail(path, "not a GE graph text (protobuf text format of ge.proto.GraphDef): {}", error);
+    }
     for (const ge::proto::GraphDef& each : model.graph()) AddGraph(each, graph);
   }
   graph.files.push_back(file);

@@ -246,6 +246,21 @@ TEST(GeGraph, ReadsOpsInputsAndFxNamesWithProtobufTextFormat) {
   EXPECT_TRUE(IsGeGraphFileName("dynamo_original_graph_1_rank_0_pid_12_ts_3.txt"));
   EXPECT_FALSE(IsGeGraphFileName("dynamo_optimized_graph_1.txt"));
 
+  // A model printed around its graphs.
+  WriteBytes(dir.File("dynamo_original_graph_3.txt"),
+             "name: \"m\"\ngraph {\n  name: \"g\"\n  op { name: \"Mul_9\" type: \"Mul\" input: \"Add_2:0\" }\n}\n");
+  ReadGeGraph(dir.File("dynamo_original_graph_3.txt"), g);
+  ASSERT_TRUE(g.Find("Mul_9"));
+  EXPECT_EQ(g.Find("Mul_9")->inputs, (std::vector<std::string>{"Add_2"}));
+  EXPECT_EQ(g.files.size(), 2u);
+  WriteBytes(dir.File("dynamo_original_graph_4.txt"), "name: \"empty\"\n");
+  try {
+    ReadGeGraph(dir.File("dynamo_original_graph_4.txt"), g);
+    FAIL() << "a graph text without operators";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("without operators"), std::string::npos) << e.what();
+  }
+
   WriteBytes(dir.File("dynamo_original_graph_2.txt"), "op {\n  name: \"x\"\n  type: \n}\n");
   try {
     ReadGeGraph(dir.File("dynamo_original_graph_2.txt"), g);
