@@ -11,6 +11,9 @@
 #include <cstring>
 #include <limits>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include "ait/error.h"
 #include "ait/mapped_file.h"
 #include "ait/tensor_io.h"
@@ -90,6 +93,18 @@ struct Parsed {
   std::vector<Entry> entries;  // inputs, then outputs
 };
 
+// Whether the DumpData header (already parsed, so well-formed) holds a top-level field this
+// proto lacks (newer CANN's workspace list, dfx_message, ...).
+bool HasUnknownFields(const std::byte* header, uint64_t size) {
+  namespace io = google::protobuf::io;
+  io::CodedInputStream in(reinterpret_cast<const uint8_t*>(header), static_cast<int>(size));
+  while (const uint32_t tag = in.ReadTag()) {
+    if (google::protobuf::internal::WireFormatLite::GetTagFieldNumber(tag) > pb::DumpData::kOpNameFieldNumber) return true;
+    if (!google::protobuf::internal::WireFormatLite::SkipField(&in, tag)) return false;
+  }
+  return false;
+}
+
 template <typename Message>
 std::vector<int64_t> ShapeOf(const Message& shape, const std::string& path, std::string_view what) {
   if (static_cast<size_t>(shape.dim_size()) > kMaxDims) Fail(path, "{} has more than {} dimensions", what, kMaxDims);
@@ -141,7 +156,7 @@ Parsed Parse(const std::string& path) {
   for (int i = 0; i < data.buffer_size(); ++i) place(Entry{}, data.buffer(i).size(), fmt::format("buffer {}", i));
   // Newer CANN appends workspace (`space`) bytes described by fields this proto lacks; only
   // then may bytes follow the ones the known fields account for.
-  const bool unknown_fields = !data.GetReflection()->GetUnknownFields(data).empty();
+  const bool unknown_fields = HasUnknownFields(base + 8, header);
   if (offset != size && !(offset < size && unknown_fields))
     Fail(path, "the header accounts for {} bytes (8 + {} header + inputs, outputs and buffers) but the file has {}",
          offset, header, size);

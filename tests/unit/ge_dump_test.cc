@@ -32,9 +32,10 @@ Tensor Make(DType dtype, std::vector<int64_t> shape, const std::vector<T>& value
   return t;
 }
 
-// A GE dump file from a header and payload bytes, as GE lays it out.
-std::string GeFile(const pb::DumpData& header, const std::string& payload) {
-  const std::string h = header.SerializeAsString();
+// A GE dump file from a header and payload bytes, as GE lays it out; `unknown` is appended to
+// the header (fields of a newer CANN).
+std::string GeFile(const pb::DumpData& header, const std::string& payload, const std::string& unknown = "") {
+  const std::string h = header.SerializeAsString() + unknown;
   const uint64_t n = h.size();
   return std::string(reinterpret_cast<const char*>(&n), 8) + h + payload;
 }
@@ -198,8 +199,7 @@ TEST(GeDump, SizesMustAddUpToTheFile) {
   WriteBytes(path, std::string("\x03\0\0\0\0\0\0\0\xff\xff\xff", 11));
   ExpectError(path + ",outputs,0", "not a toolkit.dumpdata.DumpData");
   // Newer CANN: workspace bytes described by fields this proto lacks may follow.
-  h.GetReflection()->MutableUnknownFields(&h)->AddLengthDelimited(9, "space");
-  WriteBytes(path, GeFile(h, std::string(8, '\0') + "workspace"));
+  WriteBytes(path, GeFile(h, std::string(8, '\0') + "workspace", std::string("\x4a\x05space", 7)));  // field 9
   EXPECT_EQ(ReadTensor(path + ",outputs,0").shape, (std::vector<int64_t>{2}));
   // A shape that does not fit its size.
   pb::DumpData bad;
