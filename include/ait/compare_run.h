@@ -80,7 +80,9 @@ struct CompareResult {
   std::vector<StrategyRefusal> refusals;
   OpPairing pairing;                  // folders: the operations paired (pairing.strategy describes how)
   std::vector<CompareRow> rows;       // the CSV's rows, in order (mixed int8 pairs dropped)
-  std::optional<CompareRow> file_pair;  // two files: their row, even when the CSV drops it
+  // Two files: their row, even when the CSV drops it (two files of several tensors, as two GE
+  // dump files: a row per tensor both hold, by name, and this is the first).
+  std::optional<CompareRow> file_pair;
   DivergenceReport analysis;          // folders: per operation of `pairing`, and the root causes
   // With a peer: where its dump was found, the strategy that paired it to the golden, and how
   // many operations of `pairing` found their counterpart in it.

@@ -76,15 +76,40 @@ void SetVerdict(const CompareRequest& request, CompareResult& result) {
   }
 }
 
+// The members of a file that holds several tensors (a GE dump file's inputs,K and outputs,K);
+// empty for a single-tensor file, an address, or a file that cannot be listed (its row says why).
+std::vector<std::string> SeveralMembers(const std::string& path) {
+  if (!SplitTensorAddress(path).member.empty()) return {};
+  auto names = Capture([&] { return TensorMemberNames(path); });
+  if (!names.ok() || names.value().size() < 2) return {};
+  return std::move(names).value();
+}
+
 CompareResult CompareFiles(const CompareRequest& request) {
   CompareResult result;
-  const std::string my = request.my.string();
+  const std::string golden = request.golden.string(), my = request.my.string();
   CompareOptions options;
   options.custom_metrics = request.custom_metrics;
-  CompareRow row = ComparePair({"0", "0", request.golden.string(), my, request.my.filename().string()}, options);
-  if (!row.golden || !row.my) throw Error(row.fail_reason);  // a file could not be read at all
-  result.file_pair = row;
-  result.rows.push_back(std::move(row));
+  // Two files of several tensors each (two GE dump files): a row per tensor both hold, by name.
+  const std::vector<std::string> golden_members = SeveralMembers(golden), my_members = SeveralMembers(my);
+  if (!golden_members.empty() && !my_members.empty()) {
+    for (const std::string& name : my_members)
+      if (std::find(golden_members.begin(), golden_members.end(), name) != golden_members.end())
+        result.rows.push_back(ComparePair({"0", std::to_string(result.rows.size()), MemberAddress(golden, name),
+                                           MemberAddress(my, name), name},
+                                          options));
+    if (result.rows.empty())
+      Fail(my, "no tensor name is in both files (my holds {}, the golden {}, ...)", my_members.front(),
+           golden_members.front());
+    if (result.rows.size() != my_members.size() || result.rows.size() != golden_members.size())
+      Log(LogLevel::kWarning, "{} tensors of my file and {} of the golden file; the {} both hold are compared",
+          my_members.size(), golden_members.size(), result.rows.size());
+  } else {
+    CompareRow row = ComparePair({"0", "0", golden, my, request.my.filename().string()}, options);
+    if (!row.golden || !row.my) throw Error(row.fail_reason);  // a file could not be read at all
+    result.rows.push_back(std::move(row));
+  }
+  result.file_pair = result.rows.front();
   const size_t dropped = DropMixedInt8Rows(result.rows);
   result.summary = Summarize(result.rows, request.cosine_threshold, 5);
   result.summary.dropped_int8 = dropped;
@@ -279,6 +304,13 @@ std::vector<std::string> CustomMetricNames(const CompareRequest& request) {
 
 std::string FormatCompareResult(const CompareRequest& request, const CompareResult& result) {
   std::string out;
+  if (!result.folders && result.rows.size() > 1) {  // two files of several tensors
+    out = fmt::format("golden: {}\nmy:     {}\n", request.golden.string(), request.my.string());
+    for (const CompareRow& row : result.rows)
+      out += fmt::format("{}\n{}", row.pair.label, FormatPairTable(row, CustomMetricNames(request)));
+    if (!result.reports.csv.empty()) out += fmt::format("Report: {}\n", result.reports.csv.string());
+    return out;
+  }
   if (!result.folders) {
     out = fmt::format("golden: {}\nmy:     {}\n{}", request.golden.string(), request.my.string(),
                       FormatPairTable(result.file_pair.value_or(CompareRow{}), CustomMetricNames(request)));

@@ -84,7 +84,7 @@ Tensor ReadTensor(const std::string& path) {
   std::string names;
   for (size_t i = 0; i < all.size() && i < 8; ++i) names += (i ? ", " : "") + all[i].first;
   if (all.size() > 8) names += ", ...";
-  Fail(path, "the file holds {} tensors ({}); expected exactly one", all.size(), names);
+  Fail(path, "the file holds {} tensors ({}); expected exactly one (name one as FILE,NAME)", all.size(), names);
 }
 
 void WriteTensor(const std::string& path, const Tensor& tensor) { FormatOf(path).WriteAll(path, {{"", tensor}}); }

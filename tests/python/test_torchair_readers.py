@@ -1,6 +1,7 @@
 """The torchair tensor readers seen from Python (ait_llm.tensor_io over the C++ core): GE dump
 files written by the core and read by address, the pre-converted `.npz` form numpy writes,
 plain `.npz` archives, and a compare of two GE files (FORMATS.md 9.2)."""
+import csv as csv_module
 import subprocess
 
 import numpy as np
@@ -94,3 +95,31 @@ def test_compare_two_ge_files_row_by_address(tio, tmp_path):
     assert out.returncode == 0, out.stderr
     (csv,) = (tmp_path / "report").glob("ait_cmp_report_*.csv")
     assert f"{other},inputs,0" in csv.read_text()
+
+
+def test_compare_two_whole_ge_files_gives_a_row_per_tensor(tio, tmp_path):
+    """Two GE dump files as two files: each input and output is a row, addressed FILE,inputs,K."""
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    (tmp_path / "g").mkdir()
+    (tmp_path / "m").mkdir()
+    _write_ge(tio, tmp_path / "g" / GE_NAME, [x, x], [x * 2])
+    _write_ge(tio, tmp_path / "m" / GE_NAME, [x.astype(np.float16), x.astype(np.float16)], [(x * 2.1).astype(np.float16)])
+    out = subprocess.run([str(build_program("ait")), "llm", "compare", "-gp", str(tmp_path / "g" / GE_NAME),
+                          "-mp", str(tmp_path / "m" / GE_NAME), "-o", str(tmp_path / "report")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert [line for line in out.stdout.splitlines() if line in ("inputs,0", "inputs,1", "outputs,0")] == \
+        ["inputs,0", "inputs,1", "outputs,0"]
+    (csv,) = (tmp_path / "report").glob("ait_cmp_report_*.csv")
+    rows = list(csv_module.DictReader(csv.open()))
+    assert [r["my_data_path"].rsplit("/", 1)[-1] for r in rows] == [f"{GE_NAME},inputs,0", f"{GE_NAME},inputs,1",
+                                                                     f"{GE_NAME},outputs,0"]
+    assert float(rows[0]["cosine_similarity"]) > 0.9999 and float(rows[2]["max_absolute_error"]) > 0.05
+    # A GE file against a single-tensor file names the way to pick one of its tensors.
+    np.save(tmp_path / "one.npy", x)
+    out = subprocess.run([str(build_program("ait")), "llm", "compare", "-gp", str(tmp_path / "one.npy"),
+                          "-mp", str(tmp_path / "m" / GE_NAME)], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert out.returncode != 0
+    assert "holds 3 tensors" in out.stderr and "FILE,NAME" in out.stderr
+
