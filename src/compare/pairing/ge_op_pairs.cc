@@ -101,11 +101,10 @@ OpPairing GeOpPairingBuilder::Finish(std::string nothing_paired) {
   return std::move(pairing_);
 }
 
-std::vector<std::string> GeTensorAddresses(const std::string& file, bool inputs) {
-  std::vector<std::string> out;
-  const std::string prefix = inputs ? "inputs," : "outputs,";
+GeTensorAddresses GeTensorsOf(const std::string& file) {
+  GeTensorAddresses out;
   for (const std::string& name : TensorMemberNames(file))
-    if (name.starts_with(prefix)) out.push_back(MemberAddress(file, name));
+    (name.starts_with("inputs,") ? out.inputs : out.outputs).push_back(MemberAddress(file, name));
   return out;
 }
 

@@ -39,8 +39,11 @@ class GeOpPairingBuilder {
   OpPairing pairing_;
 };
 
-// `FILE,inputs,K` / `FILE,outputs,K` addresses of a GE dump file's tensors, K < its count.
-// Throws ait::Error for a file whose header cannot be read.
-std::vector<std::string> GeTensorAddresses(const std::string& file, bool inputs);
+// `FILE,inputs,K` / `FILE,outputs,K` addresses of a GE dump file's tensors, K < its counts,
+// from one reading of its header. Throws ait::Error for a file whose header cannot be read.
+struct GeTensorAddresses {
+  std::vector<std::string> inputs, outputs;
+};
+GeTensorAddresses GeTensorsOf(const std::string& file);
 
 }  // namespace ait

@@ -28,14 +28,15 @@ FusedGolden GoldenOfFused(const std::vector<std::string>& members, const GeGraph
   for (size_t i = 0; i < members.size(); ++i) {
     const GeGraphOp& op = *graph.Find(members[i]);
     const GeOpFile* file = golden.Find(members[i]);
-    std::vector<std::string> inputs = file ? GeTensorAddresses(file->path, true) : std::vector<std::string>{};
+    const GeTensorAddresses tensors = file ? GeTensorsOf(file->path) : GeTensorAddresses{};
+    const std::vector<std::string>& inputs = tensors.inputs;
     const size_t n = file ? std::min(inputs.size(), op.inputs.size()) : op.inputs.size();
     for (size_t k = 0; k < n; ++k) {
       const bool internal = std::find(members.begin(), members.end(), op.inputs[k]) != members.end();
       if (!internal) out.inputs.push_back(file ? inputs[k] : "");
     }
     if (i + 1 == members.size() && file) {
-      out.outputs = GeTensorAddresses(file->path, false);
+      out.outputs = tensors.outputs;
       out.last_type = file->name.op_type;
     }
   }
@@ -82,8 +83,7 @@ class GeFused final : public PairingStrategy {
         op.token_id = my_token.token;
         op.my_name = op_name;
         op.my_type = file.name.op_type;
-        const std::vector<std::string> my_inputs = GeTensorAddresses(file.path, true);
-        const std::vector<std::string> my_outputs = GeTensorAddresses(file.path, false);
+        const GeTensorAddresses mine = GeTensorsOf(file.path);
         if (file.name.op_type == kFusedOpType) {
           const std::vector<std::string> members = SplitFusedName(op_name, my.graph, [&](const std::string& n) {
             return my_token.Find(n) != nullptr || golden_token.Find(n) != nullptr;
@@ -101,7 +101,7 @@ class GeFused final : public PairingStrategy {
           for (size_t i = 1; i < members.size(); ++i) op.golden_name += "+" + members[i];
           op.golden_type = gold.last_type;
           op.match = "fused";
-          out.Add(std::move(op), gold.inputs, my_inputs, gold.outputs, my_outputs);
+          out.Add(std::move(op), gold.inputs, mine.inputs, gold.outputs, mine.outputs);
           continue;
         }
         const GeOpFile* twin = golden_token.Find(op_name);
@@ -112,8 +112,8 @@ class GeFused final : public PairingStrategy {
         op.golden_name = op_name;
         op.golden_type = twin->name.op_type;
         op.match = "name";
-        out.Add(std::move(op), GeTensorAddresses(twin->path, true), my_inputs, GeTensorAddresses(twin->path, false),
-                my_outputs);
+        const GeTensorAddresses theirs = GeTensorsOf(twin->path);
+        out.Add(std::move(op), theirs.inputs, mine.inputs, theirs.outputs, mine.outputs);
       }
     }
     out.NoteNames("operator(s) have no golden data (not in the golden dump), not compared", missing);

@@ -99,10 +99,9 @@ class GeFx final : public PairingStrategy {
           if (file.name.op_type.find("Cast") != std::string::npos ||
               file.name.op_type.find("TransData") != std::string::npos) {
             // Inserted by GE (in no graph): its output against its own input.
-            const std::vector<std::string> in = GeTensorAddresses(file.path, true);
-            const std::vector<std::string> outs = GeTensorAddresses(file.path, false);
-            for (size_t k = 0; k < in.size() && k < outs.size(); ++k)
-              out.AddRow(ge_token.token, in[k], outs[k], fmt::format("{}/{} (own input)", ge_token.token, op_name));
+            const GeTensorAddresses own = GeTensorsOf(file.path);
+            for (size_t k = 0; k < own.inputs.size() && k < own.outputs.size(); ++k)
+              out.AddRow(ge_token.token, own.inputs[k], own.outputs[k], fmt::format("{}/{} (own input)", ge_token.token, op_name));
           } else {
             (fused ? unsplit : no_graph).push_back(op_name);
           }
@@ -122,8 +121,9 @@ class GeFx final : public PairingStrategy {
         op.golden_name = members.size() == 1 ? last_key : first_key + " .. " + last_key;
         op.golden_type = AtenTarget(last_key);
         op.match = members.size() == 1 ? "fx-name" : "fused";
+        const GeTensorAddresses mine = GeTensorsOf(file.path);
         out.Add(std::move(op), members.size() == 1 ? first->inputs : FusedInputs(members, ge.graph, fx_token),
-                GeTensorAddresses(file.path, true), last->outputs, GeTensorAddresses(file.path, false));
+                mine.inputs, last->outputs, mine.outputs);
       }
     }
     out.NoteNames("GE operator(s) are not in the graph text, not compared", no_graph);
