@@ -7,12 +7,13 @@ JOBS       ?= $(shell nproc)
 PYTHON     := .venv/bin/python
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo bench calibrate clean help
+.PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo demo-llamacpp bench calibrate clean help
 
 all: build
 
 help:
 	@echo "make demo   install deps, build, dump the HF golden and the engine with a planted fault, compare: the root cause"
+	@echo "make demo-llamacpp  the same question for llama.cpp: a Q4_0 GGUF vs the HF golden, then a planted fault"
 	@echo "make test   install deps, build, run every test (unit, python, sanitizers, fuzz)"
 	@echo "make build  build only; the program lands at $(BUILD)/bin/ait"
 	@echo "make bench  run the benchmarks; results go to docs/PERFORMANCE.md by hand"
@@ -56,6 +57,9 @@ test: build sanitize-test unit-test python-test
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
+
+demo-llamacpp: build
+	@bash scripts/demo_llama_cpp.sh $(BUILD)
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)

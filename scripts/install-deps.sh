@@ -12,7 +12,7 @@ DEB_PACKAGES=(
   libonnx-dev libprotobuf-dev protobuf-compiler pybind11-dev python3-dev libxxhash-dev libxlsxwriter-dev
   chromium
   clang-14 libclang-rt-14-dev
-  python3 python3-venv python3-numpy python3-pytest python3-torch python3-onnx python3-protobuf
+  python3 python3-venv python3-numpy python3-pytest python3-torch python3-onnx python3-protobuf python3-jinja2
 )
 
 missing=()
@@ -41,4 +41,20 @@ if [ -s scripts/requirements.txt ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
     echo "$want" > "$stamp"
   fi
+fi
+
+# llama.cpp through llama-cpp-python, built from source (scripts/requirements-llama-cpp.txt).
+# Its dependencies are pinned in requirements.txt, so --no-deps. CMAKE_ARGS reaches
+# llama.cpp's CMake through scikit-build-core; the flags change the build, not the wheel's
+# cache key, so a wheel cached by an earlier install is reused as it is.
+LLAMA_CPP_CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF \
+-DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/scripts/llama_cpp_minimal.cmake"
+stamp=.venv/.llama-cpp.sha
+want=$(cat scripts/requirements-llama-cpp.txt scripts/llama_cpp_minimal.cmake | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-deps: installing llama-cpp-python into .venv (a first build compiles llama.cpp: ~3 minutes on 2 cores)"
+  CMAKE_ARGS="$LLAMA_CPP_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r scripts/requirements-llama-cpp.txt
+  echo "$want" > "$stamp"
 fi

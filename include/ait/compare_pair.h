@@ -24,6 +24,9 @@ struct TensorPair {
   // the pairing strategy does not know): names as they appear in the dumps, their types, and
   // how the pair was made ("path", "exact", "mapped", "aligned").
   std::string my_name, my_type, golden_name, golden_type, match;
+  // The element order of a side when it differs from the other's only by layout
+  // (ait/tensor_layout.h); "" when they share it. Scoring reorders that tensor first.
+  std::string golden_layout, my_layout;
 };
 
 // What the report says of one side: filled whenever the file could be read.

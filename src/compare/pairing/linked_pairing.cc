@@ -107,6 +107,8 @@ class Assembler {
     TensorPair p = TensorPairOf(op, f.golden.path.string(), f.my.path.string(),
                                 fmt::format("{}:{} ~ {}:{}", my_node, f.my.stem, golden_node, f.golden.stem));
     p.data_id = std::to_string(data_id_++);
+    p.my_layout = f.my_layout;
+    p.golden_layout = f.golden_layout;
     return p;
   }
 };
@@ -192,6 +194,61 @@ std::vector<std::string> LinkedDumps::Notes() const {
   std::vector<std::string> notes = token_notes;
   for (const auto* t : {golden, my}) notes.insert(notes.end(), t->notes().begin(), t->notes().end());
   return notes;
+}
+
+// Each positional torch input with the ATB input of the same element count: the same index
+// first, else the first unused one (weights have no torch input to match).
+std::vector<FilePair> AtbTorchInputs(const DumpTree& my_, const DumpTree& golden_, int m, const std::string& my_token, int g,
+                                    const std::string& golden_token) {
+  const bool my_atb = my_.kind() == DumpKind::kAtb;
+  const DumpTree& atb = my_atb ? my_ : golden_;
+  const DumpTree& torch = my_atb ? golden_ : my_;
+  const auto atb_ins = atb.Inputs(my_atb ? m : g, my_atb ? my_token : golden_token);
+  const auto torch_ins = torch.Inputs(my_atb ? g : m, my_atb ? golden_token : my_token);
+  std::vector<FilePair> out;
+  if (atb_ins.empty() || torch_ins.empty()) return out;
+  std::vector<char> used(atb_ins.size(), 0);
+  for (const auto& t : torch_ins) {
+    const int64_t count = torch.Numel(t.path);
+    if (count < 0) continue;
+    const std::string same = "intensor" + t.stem.substr(6);
+    int chosen = -1;
+    for (size_t k = 0; k < atb_ins.size() && chosen < 0; ++k)
+      if (!used[k] && atb_ins[k].stem == same && atb.Numel(atb_ins[k].path) == count) chosen = static_cast<int>(k);
+    for (size_t k = 0; k < atb_ins.size() && chosen < 0; ++k)
+      if (!used[k] && atb.Numel(atb_ins[k].path) == count) chosen = static_cast<int>(k);
+    if (chosen < 0) continue;
+    used[static_cast<size_t>(chosen)] = 1;
+    const TensorFile& a = atb_ins[static_cast<size_t>(chosen)];
+    out.push_back(my_atb ? FilePair{a, t} : FilePair{t, a});
+  }
+  return out;
+}
+
+// outtensorK with output_K (output for K = 0 when the module returned one tensor), or the
+// files a custom map entry names.
+std::vector<FilePair> AtbTorchOutputs(const DumpTree& my_, const DumpTree& golden_, const Link& l, int mo,
+                                      const std::string& my_token, int go, const std::string& golden_token) {
+  auto files = [&](const DumpTree& tree, int node, const std::string& token, const std::string& stem) {
+    return stem.empty() ? tree.Outputs(node, token) : tree.NamedFile(node, token, stem);
+  };
+  const auto mine = files(my_, mo, my_token, l.my_file), golden = files(golden_, go, golden_token, l.golden_file);
+  std::vector<FilePair> out;
+  if (mine.empty() || golden.empty()) return out;
+  if (!l.my_file.empty() || !l.golden_file.empty()) return {{mine.front(), golden.front()}};
+  const bool my_atb = my_.kind() == DumpKind::kAtb;
+  const auto& atb = my_atb ? mine : golden;
+  const auto& torch = my_atb ? golden : mine;
+  for (size_t k = 0; k < atb.size(); ++k) {
+    const std::string index = atb[k].stem.substr(9);  // "outtensor" + K
+    for (const auto& t : torch) {
+      if (t.stem == "output_" + index || (index == "0" && t.stem == "output")) {
+        out.push_back(my_atb ? FilePair{atb[k], t} : FilePair{t, atb[k]});
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 OpPairing AssembleLinkedPairing(const LinkedDumps& linked, const Links& links,

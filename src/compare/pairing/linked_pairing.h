@@ -20,6 +20,7 @@ struct Link {
   std::string match;
   int my_outputs_of = -1, golden_outputs_of = -1;  // Linear + bias: the add's outputs instead
   std::string my_file, golden_file;                // named by a custom map entry; "" = all by index
+  std::string my_layout, golden_layout;            // of the outputs, for the strategy's matchers; "" = shared
 };
 
 // The links made so far; a node is linked at most once on each side.
@@ -32,6 +33,10 @@ class Links {
   const Link* OfMy(int n) const {
     return my_[static_cast<size_t>(n)] < 0 ? nullptr : &links_[static_cast<size_t>(my_[static_cast<size_t>(n)])];
   }
+  const Link* OfGolden(int n) const {
+    return golden_[static_cast<size_t>(n)] < 0 ? nullptr
+                                               : &links_[static_cast<size_t>(golden_[static_cast<size_t>(n)])];
+  }
   size_t size() const { return links_.size(); }
   const Link& operator[](size_t i) const { return links_[i]; }
 
@@ -42,6 +47,7 @@ class Links {
 
 struct FilePair {
   TensorFile my, golden;
+  std::string my_layout = {}, golden_layout = {};  // TensorPair's; "" = the two share their element order
 };
 
 // Same stem on both sides.
@@ -86,6 +92,16 @@ struct LinkedPairingRules {
   bool note_unpaired = true;  // note leaves without a counterpart on each side
   FileMatcher inputs, outputs;
 };
+
+// An ATB-layout dump (ATB's or ggml's `{id}_{Op}` folders) against a torch dump, either way
+// round. Inputs: each positional torch input with the ATB-layout input of the same element
+// count, the same index first, else the first unused one (weights have no torch input).
+std::vector<FilePair> AtbTorchInputs(const DumpTree& my, const DumpTree& golden, int m, const std::string& my_token,
+                                     int g, const std::string& golden_token);
+// Outputs: outtensorK with output_K (output for K = 0 when the module returned one tensor),
+// or the first files of the stems the link names (my_file, golden_file).
+std::vector<FilePair> AtbTorchOutputs(const DumpTree& my, const DumpTree& golden, const Link& l, int mo,
+                                      const std::string& my_token, int go, const std::string& golden_token);
 
 // The OpPairing of `links`: one OpPair per linked my node and token pair, in my execution
 // order, with the files `rules` match; its rows are the output pairs (OutputPairs). `notes`

@@ -36,16 +36,17 @@ struct Family {
 
 const std::vector<Family>& Families() {
   static const std::vector<Family> families = {
-      {{"Linear", "MatMul"}, {"Linear", "Conv1D"}, {}},
-      {{"RmsNorm"}, {"RMSNorm", "RmsNorm"}, {}},
+      // ATB's operation names, and ggml's ops (MUL_MAT, RMS_NORM, GET_ROWS, SOFT_MAX, ...).
+      {{"Linear", "MatMul", "Mul_Mat"}, {"Linear", "Conv1D"}, {}},
+      {{"RmsNorm", "Rms_Norm"}, {"RMSNorm", "RmsNorm"}, {}},
       {{"LayerNorm"}, {"LayerNorm"}, {}},
       {{"Activation", "Gelu", "Swish", "Silu", "Swiglu"},
        {"SiLU", "GELU", "ReLU", "Tanh", "Sigmoid", "Swish", "Mish", "Softplus", "Activation"},
        {}},
-      {{"Gather", "Embedding"}, {"Embedding"}, {"Rotary", "Position"}},
+      {{"Gather", "Embedding", "Get_Rows"}, {"Embedding"}, {"Rotary", "Position"}},
       {{"Attention"}, {"Attention"}, {}},
       {{"Rope", "Rotary"}, {"Rotary", "Rope"}, {}},
-      {{"Softmax"}, {"Softmax"}, {}},
+      {{"Softmax", "Soft_Max"}, {"Softmax"}, {}},
   };
   return families;
 }

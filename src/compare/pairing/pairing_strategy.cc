@@ -38,6 +38,7 @@ const std::vector<const PairingStrategy*>& PairingStrategies() {
       &GeFxStrategy(),
       &ManualMappingStrategy(),  // golden_tensor/metadata.json
       &TorchTorchStrategy(),
+      &GgmlTorchStrategy(),  // a llama.cpp dump (ggml_graph.json) against a torch dump
       &AtbTorchStrategy(),
       &FloatQuantStrategy(),
       &PathStrategy(),  // the fallback: any two folders

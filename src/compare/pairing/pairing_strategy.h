@@ -111,6 +111,7 @@ const PairingStrategy& GeFusedStrategy();        // pair_ge_fused.cc
 const PairingStrategy& GeFxStrategy();           // pair_ge_fx.cc
 const PairingStrategy& ManualMappingStrategy();  // pair_manual_mapping.cc
 const PairingStrategy& TorchTorchStrategy();   // pair_torch_torch.cc
+const PairingStrategy& GgmlTorchStrategy();    // pair_ggml_torch.cc
 const PairingStrategy& AtbTorchStrategy();     // pair_atb_torch.cc
 const PairingStrategy& FloatQuantStrategy();   // pair_float_quant.cc
 const PairingStrategy& PathStrategy();         // pair_by_path.cc

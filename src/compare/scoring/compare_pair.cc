@@ -9,6 +9,7 @@
 #include "ait/compare_pair.h"
 #include "ait/convert.h"
 #include "ait/tensor_io.h"
+#include "ait/tensor_layout.h"
 
 namespace ait {
 namespace {
@@ -135,8 +136,18 @@ CompareRow ComparePair(const TensorPair& pair, const CompareOptions& options) {
     row.fail_reason = fmt::format("my_data_path: {} is not a file.", pair.my_path);
     return row;
   }
-  Result<Tensor> golden = Capture([&] { return ReadTensor(pair.golden_path); });
-  Result<Tensor> my = Capture([&] { return ReadTensor(pair.my_path); });
+  auto read = [](const std::string& path, const std::string& layout) {
+    return Capture([&] {
+      Tensor t = ReadTensor(path);
+      try {
+        return ApplyLayout(t, layout);
+      } catch (const Error& e) {
+        throw Error(fmt::format("{}: {}", path, e.what()));
+      }
+    });
+  };
+  Result<Tensor> golden = read(pair.golden_path, pair.golden_layout);
+  Result<Tensor> my = read(pair.my_path, pair.my_layout);
   if (golden.ok()) row.golden = Describe(golden.value());
   if (my.ok()) row.my = Describe(my.value());
   if (!golden.ok() || !my.ok()) {

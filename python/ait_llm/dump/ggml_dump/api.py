@@ -1,0 +1,245 @@
+"""Dumping a llama.cpp run through ggml's eval callback (docs/LLAMA_CPP.md).
+
+The callback itself is C++ (libait_ggml_dump.so, src/dump/ggml): it reads each tensor
+through ggml's API and writes ATB's dump layout with the probe's writer. This module finds
+that library, installs it in a llama.cpp context made with llama-cpp-python's low-level API,
+and runs greedy decoding token by token:
+
+    from ait_llm.dump.ggml_dump import GgmlDumpConfig, dump_gguf
+    result = dump_gguf("tiny-q4_0.gguf", [1, 17, 42], max_new_tokens=2,
+                       config=GgmlDumpConfig(dump_path="out", token_range=[0, 1]))
+
+Token 0 is the prompt's forward, token k the k-th generated token's: the same counting as
+`ait_llm.register_hook` on a Hugging Face model, so the two dumps pair token by token.
+"""
+import ctypes
+import json
+import os
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_LIBRARY_NAME = "libait_ggml_dump.so"
+_LIBRARY_ENV = "AIT_GGML_DUMP_LIBRARY"
+_STATS_BYTES = 1 << 16
+# What `ait llm dump` sets for its -o (include/ait/probe_env.h kOutputDir).
+OUTPUT_DIR_VARIABLE = "ATB_OUTPUT_DIR"
+
+
+@dataclass
+class GgmlDumpConfig:
+    """What to dump. Every field maps to a key of the C configuration (include/ait/ggml_dump.h).
+
+    dump_path    the -o folder: the dump goes to {dump_path}/ait_dump/
+    token_range  tokens to write, a list of ids ([0, 1]), default [0]
+    tensor_part  0 sources, 1 outputs (default), 2 both
+    A field set to None is left to the ATB_* variable `ait llm dump --exec` sets (-o, -er,
+    --tensor-part there), else to the default.
+    node_filter  globs over ggml node names ("attn_norm-*", "ffn_out-1"); None = every node
+    perturb      `NAME_GLOB=KIND[:MAG]` faults as `ait-engine --perturb` takes them
+                 ("ffn_up-1=scale:1.05"): the node's output is changed before later nodes
+                 read it, whether or not it is written
+    """
+    dump_path: str = "."
+    token_range: list = field(default_factory=lambda: [0])
+    tensor_part: int = 1
+    node_filter: list = None
+    perturb: list = None
+
+    def to_json(self):
+        config = {}
+        if self.dump_path is not None:
+            config["output_dir"] = os.path.abspath(self.dump_path)
+        if self.token_range is not None:
+            tokens = sorted(set(int(t) for t in self.token_range))
+            if any(t < 0 for t in tokens):
+                raise ValueError(f"token_range: token ids must be >= 0, got {self.token_range}")
+            config["token_range"] = [[t, t] for t in tokens]
+        if self.tensor_part is not None:
+            if self.tensor_part not in (0, 1, 2):
+                raise ValueError(f"tensor_part must be 0 (sources), 1 (outputs) or 2 (both), got {self.tensor_part!r}")
+            config["tensor_part"] = self.tensor_part
+        if self.node_filter:
+            config["node_filter"] = list(self.node_filter)
+        if self.perturb:
+            config["perturb"] = list(self.perturb)
+        return json.dumps(config)
+
+
+def library_path():
+    """libait_ggml_dump.so: $AIT_GGML_DUMP_LIBRARY, else the build folder's lib/ beside this
+    package (build/python/ait_llm -> build/lib), else $AIT_BUILD_DIR/lib."""
+    candidates = []
+    if os.environ.get(_LIBRARY_ENV):
+        candidates.append(pathlib.Path(os.environ[_LIBRARY_ENV]))
+    candidates.append(pathlib.Path(__file__).resolve().parents[4] / "lib" / _LIBRARY_NAME)
+    if os.environ.get("AIT_BUILD_DIR"):
+        candidates.append(pathlib.Path(os.environ["AIT_BUILD_DIR"]) / "lib" / _LIBRARY_NAME)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise FileNotFoundError(
+        f"{_LIBRARY_NAME} not found (looked at {', '.join(str(c) for c in candidates)}): it is built by "
+        "`make build` when the project venv has llama-cpp-python (scripts/install-deps.sh installs it), "
+        f"or name it with {_LIBRARY_ENV}")
+
+
+def _load_library():
+    import llama_cpp  # loads ggml first, so the library below binds to the same libggml-base
+    lib = ctypes.CDLL(str(library_path()))
+    lib.ait_ggml_dump_open.restype = ctypes.c_void_p
+    lib.ait_ggml_dump_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.ait_ggml_dump_end_token.restype = ctypes.c_int
+    lib.ait_ggml_dump_end_token.argtypes = [ctypes.c_void_p]
+    lib.ait_ggml_dump_close.restype = ctypes.c_int
+    lib.ait_ggml_dump_close.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    callback = llama_cpp.ggml_backend_sched_eval_callback(
+        ctypes.cast(lib.ait_ggml_dump_eval, ctypes.c_void_p).value)
+    return lib, callback
+
+
+class GgmlDumper:
+    """The C dumper, for a llama.cpp context of your own: set `cb_eval` / `cb_eval_user_data`
+    of its llama_context_params to `callback` / `user_data`, call `end_token()` after each
+    llama_decode, and `close()` at the end (or use it as a context manager)."""
+
+    def __init__(self, config=None):
+        self._lib, self.callback = _load_library()
+        error = ctypes.create_string_buffer(4096)
+        text = (config or GgmlDumpConfig()).to_json() if not isinstance(config, str) else config
+        self._handle = self._lib.ait_ggml_dump_open(text.encode(), error, len(error))
+        if not self._handle:
+            raise ValueError(error.value.decode(errors="replace"))
+        self.stats = None
+
+    @property
+    def user_data(self):
+        return ctypes.c_void_p(self._handle)
+
+    def end_token(self):
+        """Ends the current token; returns the number of graph nodes it had."""
+        return self._lib.ait_ggml_dump_end_token(self._handle)
+
+    def close(self):
+        """Waits for every file; returns the statistics (dict), with 'lost' files counted."""
+        if self._handle:
+            buf = ctypes.create_string_buffer(_STATS_BYTES)
+            lost = self._lib.ait_ggml_dump_close(self._handle, buf, len(buf))
+            self._handle = None
+            self.stats = json.loads(buf.value.decode(errors="replace") or "{}")
+            self.stats["lost_files"] = lost
+        return self.stats
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _quiet_llama_logs(llama_cpp):
+    @llama_cpp.llama_log_callback
+    def _drop(level, text, user_data):
+        pass
+    llama_cpp.llama_log_set(_drop, ctypes.c_void_p(0))
+    return _drop  # keep it alive
+
+
+_CACHE_TYPES = {"f32": 0, "f16": 1}
+
+
+@dataclass
+class RunResult:
+    generated: list      # ids generated after the prompt, max_new_tokens of them
+    logits: np.ndarray   # float32 [steps, vocab]: the last position's logits at each step
+    stats: dict          # the dumper's statistics (None without a dumper)
+
+
+def dump_gguf(model_path, input_ids, max_new_tokens=1, config=None, threads=None, cache_type="f16",
+              verbose=False, dump=True, repack=False, follow_ids=None):
+    """Greedy decoding of `input_ids` with llama.cpp, the dumper installed (unless `dump` is
+    False: the same run without a callback, for comparing speed or outputs). Every position's
+    logits are requested (so the last layer computes every row, as a Hugging Face forward
+    does). `repack` lets llama.cpp move quantized weights into its CPU_REPACK buffers (its
+    default), whose layout cannot be read back: their files are then left out. `follow_ids`
+    are fed at steps 1, 2, ... instead of llama.cpp's own choice (the ids the golden run
+    generated: a quantized model may pick another token, and its next step would then see
+    other input than the golden's). Returns a RunResult; `generated` is llama.cpp's choice."""
+    import llama_cpp
+    ids = [int(i) for i in input_ids]
+    if not ids:
+        raise ValueError("input_ids is empty")
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be >= 1")
+    if cache_type not in _CACHE_TYPES:
+        raise ValueError(f"cache_type must be one of {', '.join(_CACHE_TYPES)}, got {cache_type!r}")
+    path = pathlib.Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such GGUF file")
+    keep_alive = None if verbose else _quiet_llama_logs(llama_cpp)
+    llama_cpp.llama_backend_init()
+    dumper = GgmlDumper(config) if dump else None
+    model = ctx = batch = None
+    try:
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        # llama.cpp's CPU_REPACK buffers keep quantized weights interleaved for their kernels, in
+        # a layout ggml cannot read back: without them every weight stays in GGUF's own blocks.
+        mparams.use_extra_bufts = repack
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
+        if not model:
+            raise ValueError(f"{path}: llama.cpp could not load this GGUF file (run with verbose=True / --verbose "
+                             "for llama.cpp's own messages)")
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+        bad = [i for i in ids + list(follow_ids or []) if not 0 <= int(i) < n_vocab]
+        if bad:
+            raise ValueError(f"input ids {bad[:5]} are outside the model's vocabulary of {n_vocab}")
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = max(64, len(ids) + max_new_tokens)
+        cparams.n_batch = cparams.n_ubatch = max(len(ids), 1)
+        cparams.n_threads = cparams.n_threads_batch = threads or max(1, min(4, os.cpu_count() or 1))
+        cparams.type_k = cparams.type_v = _CACHE_TYPES[cache_type]
+        cparams.flash_attn_type = 0  # the explicit KQ / softmax / KQV nodes, not one fused FLASH_ATTN_EXT
+        if dumper:
+            cparams.cb_eval = dumper.callback
+            cparams.cb_eval_user_data = dumper.user_data
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            raise RuntimeError(f"{path}: llama.cpp could not create a context")
+        batch = llama_cpp.llama_batch_init(len(ids), 0, 1)
+        generated, steps = [], []
+        pos, step_ids = 0, ids
+        for _ in range(max_new_tokens):
+            batch.n_tokens = len(step_ids)
+            for i, tok in enumerate(step_ids):
+                batch.token[i] = tok
+                batch.pos[i] = pos + i
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = 1
+            rc = llama_cpp.llama_decode(ctx, batch)
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed with status {rc} at position {pos}")
+            if dumper:
+                dumper.end_token()
+            row = llama_cpp.llama_get_logits_ith(ctx, -1)
+            logits = np.ctypeslib.as_array(row, shape=(n_vocab,)).astype(np.float32)
+            steps.append(logits)
+            generated.append(int(np.argmax(logits)))
+            pos += len(step_ids)
+            step = len(generated)
+            step_ids = [int(follow_ids[step - 1]) if follow_ids and step <= len(follow_ids) else generated[-1]]
+        stats = dumper.close() if dumper else None
+        return RunResult(generated, np.stack(steps), stats)
+    finally:
+        if dumper:
+            dumper.close()
+        if batch is not None:
+            llama_cpp.llama_batch_free(batch)
+        if ctx:
+            llama_cpp.llama_free(ctx)
+        if model:
+            llama_cpp.llama_model_free(model)
+        del keep_alive
