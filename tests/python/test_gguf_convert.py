@@ -35,8 +35,9 @@ import torch  # noqa: E402
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
 
-from ait_llm.dump.ggml_dump import gguf_convert  # noqa: E402
-from ait_llm.dump.ggml_dump.gguf_convert import convert_hf_to_gguf, llama_cpp_logits, main  # noqa: E402
+from ait_llm.dump.ggml_dump import llama_run  # noqa: E402
+from ait_llm.dump.ggml_dump.gguf_convert import convert_hf_to_gguf, main  # noqa: E402
+from ait_llm.dump.ggml_dump.llama_run import llama_cpp_logits  # noqa: E402
 
 SEED = 7
 IDS = [1, 17, 42, 99, 200, 5, 7, 9]
@@ -209,8 +210,8 @@ def test_llama_cpp_loads_the_vocabulary_without_errors_or_warnings(llama_runs):
         assert "EOS token             = 2 '</s>'" in text and "LF token              = 13 '<0x0A>'" in text
         level, problems = None, []
         for lv, line in log:
-            level = level if lv == gguf_convert.LOG_CONT else lv
-            if level in (gguf_convert.LOG_WARN, gguf_convert.LOG_ERROR) and line.strip():
+            level = level if lv == llama_run.LOG_CONT else lv
+            if level in (llama_run.LOG_WARN, llama_run.LOG_ERROR) and line.strip():
                 problems.append(line.strip())
         # the one warning is about our context (llama.cpp pads n_ctx to 256 > the config's 128)
         assert [p for p in problems if "n_ctx_train" not in p] == [], t

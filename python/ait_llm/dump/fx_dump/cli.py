@@ -11,28 +11,9 @@ import argparse
 import os
 import sys
 
+from ...common.cli_args import positive_int, token_ids
 from . import api
 from . import perturb as perturb_mod
-
-
-def _ids(text):
-    try:
-        ids = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,3, got {text!r}")
-    if any(i < 0 for i in ids):
-        raise argparse.ArgumentTypeError(f"token ids must be >= 0, got {text!r}")
-    return ids
-
-
-def _steps(text):
-    try:
-        steps = int(text)
-    except ValueError:
-        steps = 0
-    if steps < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return steps
 
 
 def _perturb(text):
@@ -52,10 +33,10 @@ def parser():
     p.add_argument("--output", required=True, metavar="OUT",
                    help="folder to write fx/, ge/ and ge_nofusion/ into (made if missing; those subfolders must "
                         "not hold a dump yet)")
-    p.add_argument("--input-ids", type=_ids, default=[1, 2, 3, 4, 5], metavar="IDS",
+    p.add_argument("--input-ids", type=token_ids, default=[1, 2, 3, 4, 5], metavar="IDS",
                    help="comma-separated prompt token ids of step 0 (default 1,2,3,4,5); step s feeds "
                         "(id + s) %% vocab_size, same shape")
-    p.add_argument("--steps", type=_steps, default=2,
+    p.add_argument("--steps", type=positive_int, default=2,
                    help="how many times the graph runs (default 2): FX steps 1..N (old layout) or 0..N-1 "
                         "(new layout), GE iterations 0..N-1")
     p.add_argument("--mode", choices=api.MODES, default="all",

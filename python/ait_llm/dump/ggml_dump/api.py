@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .llama_run import LlamaSession
+
 _LIBRARY_NAME = "libait_ggml_dump.so"
 _LIBRARY_ENV = "AIT_GGML_DUMP_LIBRARY"
 _STATS_BYTES = 1 << 16
@@ -138,17 +140,6 @@ class GgmlDumper:
         self.close()
 
 
-def _quiet_llama_logs(llama_cpp):
-    @llama_cpp.llama_log_callback
-    def _drop(level, text, user_data):
-        pass
-    llama_cpp.llama_log_set(_drop, ctypes.c_void_p(0))
-    return _drop  # keep it alive
-
-
-_CACHE_TYPES = {"f32": 0, "f16": 1}
-
-
 @dataclass
 class RunResult:
     generated: list      # ids generated after the prompt, max_new_tokens of them
@@ -166,80 +157,34 @@ def dump_gguf(model_path, input_ids, max_new_tokens=1, config=None, threads=None
     are fed at steps 1, 2, ... instead of llama.cpp's own choice (the ids the golden run
     generated: a quantized model may pick another token, and its next step would then see
     other input than the golden's). Returns a RunResult; `generated` is llama.cpp's choice."""
-    import llama_cpp
     ids = [int(i) for i in input_ids]
     if not ids:
         raise ValueError("input_ids is empty")
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be >= 1")
-    if cache_type not in _CACHE_TYPES:
-        raise ValueError(f"cache_type must be one of {', '.join(_CACHE_TYPES)}, got {cache_type!r}")
     path = pathlib.Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such GGUF file")
-    keep_alive = None if verbose else _quiet_llama_logs(llama_cpp)
-    llama_cpp.llama_backend_init()
     dumper = GgmlDumper(config) if dump else None
-    model = ctx = batch = None
     try:
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 0
-        # llama.cpp's CPU_REPACK buffers keep quantized weights interleaved for their kernels, in
-        # a layout ggml cannot read back: without them every weight stays in GGUF's own blocks.
-        mparams.use_extra_bufts = repack
-        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
-        if not model:
-            raise ValueError(f"{path}: llama.cpp could not load this GGUF file (run with verbose=True / --verbose "
-                             "for llama.cpp's own messages)")
-        vocab = llama_cpp.llama_model_get_vocab(model)
-        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
-        bad = [i for i in ids + list(follow_ids or []) if not 0 <= int(i) < n_vocab]
-        if bad:
-            raise ValueError(f"input ids {bad[:5]} are outside the model's vocabulary of {n_vocab}")
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = max(64, len(ids) + max_new_tokens)
-        cparams.n_batch = cparams.n_ubatch = max(len(ids), 1)
-        cparams.n_threads = cparams.n_threads_batch = threads or max(1, min(4, os.cpu_count() or 1))
-        cparams.type_k = cparams.type_v = _CACHE_TYPES[cache_type]
-        cparams.flash_attn_type = 0  # the explicit KQ / softmax / KQV nodes, not one fused FLASH_ATTN_EXT
-        if dumper:
-            cparams.cb_eval = dumper.callback
-            cparams.cb_eval_user_data = dumper.user_data
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if not ctx:
-            raise RuntimeError(f"{path}: llama.cpp could not create a context")
-        batch = llama_cpp.llama_batch_init(len(ids), 0, 1)
-        generated, steps = [], []
-        pos, step_ids = 0, ids
-        for _ in range(max_new_tokens):
-            batch.n_tokens = len(step_ids)
-            for i, tok in enumerate(step_ids):
-                batch.token[i] = tok
-                batch.pos[i] = pos + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = 1
-            rc = llama_cpp.llama_decode(ctx, batch)
-            if rc != 0:
-                raise RuntimeError(f"llama_decode failed with status {rc} at position {pos}")
-            if dumper:
-                dumper.end_token()
-            row = llama_cpp.llama_get_logits_ith(ctx, -1)
-            logits = np.ctypeslib.as_array(row, shape=(n_vocab,)).astype(np.float32)
-            steps.append(logits)
-            generated.append(int(np.argmax(logits)))
-            pos += len(step_ids)
-            step = len(generated)
-            step_ids = [int(follow_ids[step - 1]) if follow_ids and step <= len(follow_ids) else generated[-1]]
+        with LlamaSession(path, n_ctx=max(64, len(ids) + max_new_tokens), n_batch=len(ids), threads=threads,
+                          cache_type=cache_type, callback=dumper.callback if dumper else None,
+                          user_data=dumper.user_data if dumper else None, verbose=verbose, repack=repack) as session:
+            bad = [i for i in ids + [int(f) for f in follow_ids or []] if not 0 <= i < session.n_vocab]
+            if bad:
+                raise ValueError(f"input ids {bad[:5]} are outside the model's vocabulary of {session.n_vocab}")
+            generated, steps = [], []
+            pos, step_ids = 0, ids
+            for step in range(max_new_tokens):
+                logits = session.decode(step_ids, pos)[-1]
+                if dumper:
+                    dumper.end_token()
+                steps.append(logits)
+                generated.append(int(np.argmax(logits)))
+                pos += len(step_ids)
+                step_ids = [int(follow_ids[step]) if follow_ids and step < len(follow_ids) else generated[-1]]
         stats = dumper.close() if dumper else None
         return RunResult(generated, np.stack(steps), stats)
     finally:
         if dumper:
             dumper.close()
-        if batch is not None:
-            llama_cpp.llama_batch_free(batch)
-        if ctx:
-            llama_cpp.llama_free(ctx)
-        if model:
-            llama_cpp.llama_model_free(model)
-        del keep_alive

@@ -13,18 +13,9 @@ import argparse
 import os
 import sys
 
+from ...common.cli_args import positive_int, token_ids
 from . import gguf_convert
 from .api import OUTPUT_DIR_VARIABLE, GgmlDumpConfig, dump_gguf
-
-
-def _ids(text):
-    try:
-        ids = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,3, got {text!r}")
-    if any(i < 0 for i in ids):
-        raise argparse.ArgumentTypeError(f"token ids must be >= 0, got {text!r}")
-    return ids
 
 
 def _token_range(text):
@@ -37,27 +28,17 @@ def _token_range(text):
     return list(range(first, last + 1))
 
 
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def run_parser(p):
     p.add_argument("--model", required=True, metavar="GGUF", help="the GGUF file llama.cpp runs")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="the dump goes to DIR/ait_dump/ (tensors/, model/), as `ait llm dump -o DIR` writes it; "
                         "required unless run by `ait llm dump --exec`, whose -o, -er and --tensor-part then apply")
-    p.add_argument("--input-ids", type=_ids, required=True, metavar="IDS",
+    p.add_argument("--input-ids", type=token_ids, required=True, metavar="IDS",
                    help="comma-separated prompt token ids (the prompt is token 0 of the dump)")
-    p.add_argument("--max-new-tokens", type=_positive, default=1, metavar="N",
+    p.add_argument("--max-new-tokens", type=positive_int, default=1, metavar="N",
                    help="greedy steps (default 1): N graph computations, tokens 0..N-1, as transformers' "
                         "generate with a KV cache counts them")
-    p.add_argument("--follow-ids", type=_ids, metavar="IDS",
+    p.add_argument("--follow-ids", type=token_ids, metavar="IDS",
                    help="feed these ids at steps 1, 2, ... instead of llama.cpp's own greedy choice: the ids the "
                         "golden run generated (hf_llama.py prints them), so both runs see the same tokens")
     p.add_argument("-er", "--token-range", type=_token_range, metavar="FIRST,LAST",
@@ -73,7 +54,7 @@ def run_parser(p):
                         "nan, inf, fp16-saturate. Example: ffn_up-1=scale:1.05")
     p.add_argument("--cache-type", choices=("f16", "f32"), default="f16",
                    help="KV cache type (default f16, llama.cpp's default; f32 to compare an F32 model exactly)")
-    p.add_argument("--threads", type=_positive, default=None, help="llama.cpp threads (default: up to 4)")
+    p.add_argument("--threads", type=positive_int, default=None, help="llama.cpp threads (default: up to 4)")
     p.add_argument("--verbose", action="store_true", help="show llama.cpp's own log")
 
 

@@ -2,7 +2,8 @@
 
     python -m ait_llm.dump.ggml_dump.gguf_convert --model HF_DIR --out model.gguf [--outtype q8_0]
 
-    from ait_llm.dump.ggml_dump.gguf_convert import convert_hf_to_gguf, llama_cpp_logits
+    from ait_llm.dump.ggml_dump.gguf_convert import convert_hf_to_gguf
+    from ait_llm.dump.ggml_dump.llama_run import llama_cpp_logits
     summary = convert_hf_to_gguf("tiny/", "tiny-q8_0.gguf", outtype="q8_0")
     logits = llama_cpp_logits("tiny-q8_0.gguf", [1, 17, 42])  # [3, vocab] float32
 
@@ -28,8 +29,8 @@ block falls back to F16, as llama.cpp's converter does; the summary lists those 
 The file appears atomically: it is written to a temporary file in the destination folder and
 renamed into place; on any error the temporary is removed.
 
-llama_cpp_logits() (needs llama-cpp-python) runs a GGUF file once on a list of token ids with
-llama.cpp and returns the logits of every position.
+llama_run.llama_cpp_logits() (needs llama-cpp-python) runs a GGUF file once on a list of token
+ids with llama.cpp and returns the logits of every position.
 """
 import argparse
 import json
@@ -318,101 +319,6 @@ def convert_hf_to_gguf(model_dir, out_path, outtype="f32"):
         raise
     return {"path": str(out_path), "outtype": outtype, "tensors": len(encoded),
             "types": dict(sorted(types.items())), "fallbacks": fallbacks}
-
-
-# ---------------------------------------------------------------------------------------------
-# running a GGUF file with llama.cpp (llama-cpp-python's low-level API)
-# ---------------------------------------------------------------------------------------------
-
-_backend_ready = False
-LOG_WARN, LOG_ERROR, LOG_CONT = 3, 4, 5  # ggml_log_level (ggml.h of the bundled llama.cpp)
-
-
-def llama_cpp_logits(gguf_path, ids, n_threads=2, kv_type="f32", log=None):
-    """Float32 logits [len(ids), vocab] of one llama.cpp forward of IDS (one sequence, one batch,
-    logits requested at every position, CPU). kv_type: the KV cache's type, "f32" (default,
-    so that an F32 model is compared without an extra rounding) or "f16" (llama.cpp's default).
-    Flash attention is off. llama.cpp's log lines during the run do not go to stderr: with LOG a
-    list they are appended to it as (level, text), ggml_log_level numbering of this llama.cpp:
-    1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line. Raises RuntimeError,
-    with llama.cpp's error lines, when it cannot load the file, make a context or decode."""
-    import ctypes
-
-    import llama_cpp
-
-    global _backend_ready
-    ids = [int(i) for i in ids]
-    if not ids:
-        raise ValueError("ids is empty")
-    kv_types = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16}
-    if kv_type not in kv_types:
-        raise ValueError(f"unknown kv_type {kv_type!r} (have: f32, f16)")
-    kv = kv_types[kv_type]
-    lines = [] if log is None else log
-    first = len(lines)
-
-    @llama_cpp.llama_log_callback
-    def callback(level, text, user_data):
-        lines.append((int(level), text.decode("utf-8", "replace")))
-
-    def failure(what):
-        errors, level = [], None
-        for lv, text in lines[first:]:
-            level = level if lv == LOG_CONT else lv
-            if level == LOG_ERROR and text.strip():
-                errors.append(text.strip())
-        return RuntimeError(f"{gguf_path}: {what}" + (": " + " | ".join(errors) if errors else ""))
-
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-    model = ctx = batch = None
-    try:
-        if not _backend_ready:
-            llama_cpp.llama_backend_init()
-            _backend_ready = True
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 0
-        model = llama_cpp.llama_model_load_from_file(str(gguf_path).encode(), mparams)
-        if not model:
-            raise failure("llama.cpp could not load the model")
-        n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model))
-        cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = max(len(ids), 64)
-        cparams.n_batch = cparams.n_ubatch = len(ids)
-        cparams.n_seq_max = 1
-        cparams.n_threads = cparams.n_threads_batch = n_threads
-        cparams.type_k = cparams.type_v = kv
-        cparams.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        cparams.no_perf = True
-        ctx = llama_cpp.llama_init_from_model(model, cparams)
-        if not ctx:
-            raise failure("llama.cpp could not create a context")
-        batch = llama_cpp.llama_batch_init(len(ids), 0, 1)
-        for i, token in enumerate(ids):
-            batch.token[i] = token
-            batch.pos[i] = i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = 1
-        batch.n_tokens = len(ids)
-        rc = llama_cpp.llama_decode(ctx, batch)
-        if rc != 0:
-            raise failure(f"llama_decode returned {rc}")
-        out = np.empty((len(ids), n_vocab), np.float32)
-        for i in range(len(ids)):
-            row = llama_cpp.llama_get_logits_ith(ctx, i)
-            if not row:
-                raise failure(f"no logits for position {i}")
-            out[i] = np.ctypeslib.as_array(row, shape=(n_vocab,))
-        return out
-    finally:
-        if batch is not None:
-            llama_cpp.llama_batch_free(batch)
-        if ctx:
-            llama_cpp.llama_free(ctx)
-        if model:
-            llama_cpp.llama_model_free(model)
-        from llama_cpp import _logger  # back to llama-cpp-python's own logger
-        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
 # ---------------------------------------------------------------------------------------------
