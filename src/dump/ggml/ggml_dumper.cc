@@ -122,6 +122,9 @@ DumperOptions ParseOptions(const std::string& json_text, const probe::EnvLookup&
   DumperOptions options;
   options.config = probe::Config::FromEnv(lookup, cwd);
   options.node_filter = StringList(j, "node_filter");
+  for (const std::string& glob : options.node_filter)
+    if (glob.empty() || (glob.find('[') != std::string::npos && glob.find(']', glob.find('[')) == std::string::npos))
+      throw Error(fmt::format("ggml dump configuration: node_filter '{}' is not a glob (empty, or '[' without ']')", glob));
   for (const std::string& spec : StringList(j, "perturb")) {
     try {
       options.perturb.push_back(engine::Perturbation::Parse(spec));
@@ -153,6 +156,10 @@ bool GgmlDumper::Selected(const Node& node, int index) const {
                      [&](const std::string& glob) { return engine::GlobMatch(glob, node.name); });
 }
 
+std::string GgmlDumper::Folder(int index, const std::string& op) const {
+  return fmt::format("{}_{}/{}/{}_{}/after/", options_.device, getpid(), token_, index, op);
+}
+
 bool GgmlDumper::Eval(ggml_tensor* t, bool ask) {
   if (ask) {
     Node n;
@@ -166,34 +173,44 @@ bool GgmlDumper::Eval(ggml_tensor* t, bool ask) {
       const ggml_tensor* s = t->src[k];
       if (s == nullptr) continue;
       auto it = index_.find(s);
-      n.sources.push_back({ggml_get_name(s), TypeName(s), it == index_.end() ? -1 : it->second});
+      n.sources.push_back({ggml_get_name(s), TypeName(s), it == index_.end() ? -1 : it->second, ""});
     }
     const int index = static_cast<int>(nodes_.size());
+    const probe::Config& c = options_.config;
+    const bool selected = Selected(n, index);
+    // Sources are read now, before the node runs: ggml computes some ops (MUL, ADD, RMS_NORM,
+    // SOFT_MAX) in place, in a source's memory. They are ready because, while sources are
+    // wanted, every node is computed on its own (the `true` below).
+    const bool sources_wanted = c.IsSaveIntensor() && c.IsExecuteCountInRange(token_);
+    if (selected && c.IsSaveIntensor())
+      for (int k = 0, j = 0; k < GGML_MAX_SRC; ++k)
+        if (t->src[k] != nullptr) {
+          Write(t->src[k], Folder(index, n.op) + "intensor" + std::to_string(j) + ".bin",
+                &n.sources[static_cast<size_t>(j)].written);
+          ++j;
+        }
     pending_ = index;
-    pending_write_ = Selected(n, index);
-    pending_perturb_ = std::any_of(options_.perturb.begin(), options_.perturb.end(),
+    pending_write_ = selected && c.IsSaveOuttensor();
+    // A view holds no values of its own (a reshape of Qcur-N shares its name and memory):
+    // perturbing it would apply the fault to the viewed node a second time.
+    pending_perturb_ = t->view_src == nullptr &&
+                       std::any_of(options_.perturb.begin(), options_.perturb.end(),
                                    [&](const engine::Perturbation& p) { return p.Matches(n.name); });
     index_[t] = index;
     nodes_.push_back(std::move(n));
     ++nodes_seen_;
-    return pending_write_ || pending_perturb_;
+    return pending_write_ || pending_perturb_ || sources_wanted;
   }
   auto it = index_.find(t);
   if (it == index_.end() || it->second != pending_) return true;
   Node& n = nodes_[static_cast<size_t>(pending_)];
   if (pending_perturb_) Perturb(t, n);
-  if (pending_write_) {
-    const std::string folder = fmt::format("{}_{}/{}/{}_{}/after/", options_.device, getpid(), token_, pending_, n.op);
-    if (options_.config.IsSaveOuttensor()) Write(t, folder + "outtensor0.bin", &n);
-    if (options_.config.IsSaveIntensor())
-      for (int k = 0, j = 0; k < GGML_MAX_SRC; ++k)
-        if (t->src[k] != nullptr) Write(t->src[k], folder + "intensor" + std::to_string(j++) + ".bin", nullptr);
-  }
+  if (pending_write_) Write(t, Folder(pending_, n.op) + "outtensor0.bin", &n.written);
   pending_ = -1;
   return true;
 }
 
-void GgmlDumper::Write(const ggml_tensor* t, const std::string& file_path, Node* node) {
+void GgmlDumper::Write(const ggml_tensor* t, const std::string& file_path, std::string* written) {
   HostTensor host;
   std::string error;
   if (!ReadHostTensor(t, &host, &error)) {
@@ -201,8 +218,7 @@ void GgmlDumper::Write(const ggml_tensor* t, const std::string& file_path, Node*
     Problem(fmt::format("{}: '{}' not written: {}", file_path, ggml_get_name(t), error));
     return;
   }
-  if (node != nullptr)
-    node->written = std::string(ShortName(host.dtype)) + (host.converted.empty() ? "" : ", " + host.converted);
+  *written = std::string(ShortName(host.dtype)) + (host.converted.empty() ? "" : ", " + host.converted);
   dumper_.SaveTensor("2", std::to_string(AtbCode(host.dtype)), JoinDims(host.dims), host.data.data(), host.data.size(),
                      file_path);
   ++files_;
@@ -242,7 +258,7 @@ void GgmlDumper::WriteTopology() {
     const Node& n = nodes_[i];
     json sources = json::array(), in_names = json::array();
     for (const Node::Source& s : n.sources) {
-      sources.push_back({{"name", s.name}, {"type", s.type}, {"node", s.node}});
+      sources.push_back({{"name", s.name}, {"type", s.type}, {"node", s.node}, {"written", s.written}});
       in_names.push_back(s.name);
     }
     json param = {{"index", i},          {"name", n.name},         {"layer", LayerOf(n.name)},

@@ -48,6 +48,7 @@ class GgmlDumper {
     struct Source {
       std::string name, type;
       int node = -1;  // index of the node in this graph, -1 for a leaf (weight, input)
+      std::string written;  // how it was written as this node's input ("" = not written)
     };
     std::vector<Source> sources;
     bool contiguous = true;
@@ -55,7 +56,10 @@ class GgmlDumper {
   };
 
   bool Selected(const Node& node, int index) const;
-  void Write(const ggml_tensor* t, const std::string& file_path, Node* node);
+  // The node's folder in this token, relative to tensors/: "0_{pid}/{token}/{index}_{OP}/after/".
+  std::string Folder(int index, const std::string& op) const;
+  // Writes `t` to `file_path`; `written` says how (ShortName and the conversion).
+  void Write(const ggml_tensor* t, const std::string& file_path, std::string* written);
   void Perturb(ggml_tensor* t, const Node& node);
   void WriteTopology();
   std::string Signature() const;
