@@ -219,10 +219,10 @@ void GgmlDumper::Write(const ggml_tensor* t, const std::string& file_path, std::
     return;
   }
   *written = std::string(ShortName(host.dtype)) + (host.converted.empty() ? "" : ", " + host.converted);
-  dumper_.SaveTensor("2", std::to_string(AtbCode(host.dtype)), JoinDims(host.dims), host.data.data(), host.data.size(),
-                     file_path);
+  dumper_.SaveTensor("2", std::to_string(AtbCode(host.dtype)), JoinDims(host.dims),
+                     host.host != nullptr ? static_cast<const void*>(host.host) : host.data.data(), host.nbytes, file_path);
   ++files_;
-  bytes_ += host.data.size();
+  bytes_ += host.nbytes;
 }
 
 void GgmlDumper::Perturb(ggml_tensor* t, const Node& node) {

@@ -75,7 +75,14 @@ bool ReadHostTensor(const ggml_tensor* t, HostTensor* out, std::string* error) {
   out->dtype = keep ? native : DType::kFloat32;
   const size_t item = ItemSize(out->dtype);
   const int64_t n = ggml_nelements(t);
-  out->data.resize(static_cast<size_t>(n) * item);
+  out->nbytes = static_cast<size_t>(n) * item;
+  out->host = nullptr;
+  out->data.clear();
+  if (keep && ggml_is_contiguous(t) && OnHost(t)) {
+    out->host = reinterpret_cast<const std::byte*>(base);
+    return true;
+  }
+  out->data.resize(out->nbytes);
   if (keep && ggml_is_contiguous(t)) {
     std::memcpy(out->data.data(), base, out->data.size());
     return true;
