@@ -12,7 +12,10 @@
 #     the tensors it reads and vs a torch float64 re-computation of the same operations.
 #  6. torchair: ait llm compare of a GE dump (fp16, fused) against the FX dump of the same graph
 #     (the small preset traced by python -m ait_llm.dump.fx_dump) vs `cat` of the files.
-# BENCH_ONLY=opcheck runs section 5 alone, BENCH_ONLY=torchair section 6 alone.
+#  7. llama.cpp: tokens/s of the small preset (F16 GGUF) with libait_ggml_dump's eval callback
+#     installed but selecting nothing vs without it; a full dump's write throughput vs dd.
+# BENCH_ONLY=opcheck runs section 5 alone, BENCH_ONLY=torchair section 6 alone, BENCH_ONLY=llamacpp
+# section 7 alone.
 set -euo pipefail
 BUILD=${1:-build}
 REPS=${BENCH_REPS:-5}
@@ -283,3 +286,93 @@ printf '| %-48s | %9s | %9s |\n' "run (median of $REPS, page cache warm)" "secon
 printf '| %-48s | %9.3f | %8.2fx |\n' "cat of the files (baseline)" "$cat_s" 1
 printf '| %-48s | %9.3f | %8.2fx |\n' "ait llm compare GE vs FX (reports included)" "$ta_s" "$(calc "$ta_s / $cat_s")"
 fi  # section 6
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = llamacpp ]; then  # section 7
+echo
+echo "== llama.cpp: the ggml eval callback selecting nothing vs none; a full dump's write rate vs dd =="
+# The model: the small preset (ait-engine init --preset small --seed 0: a Hugging Face Llama
+# folder, config.json + model.safetensors) converted to an F16 GGUF by ait_llm.dump.ggml_dump's
+# converter, and the tiny preset the same way; cached under out/bench-llamacpp/ (a .complete
+# marker). Runs go through ait_llm.dump.ggml_dump.dump_gguf (llama-cpp-python's low-level API,
+# llama.cpp's default threads in it: min(4, cores)), driven by bench/llama_cpp_callback.py.
+# Needs llama-cpp-python in the venv and $BUILD/lib/libait_ggml_dump.so (a Release build).
+ENGINE_DATA=${ENGINE_BENCH_DIR:-out/bench-engine}
+LC_DATA=${LLAMACPP_BENCH_DIR:-out/bench-llamacpp}
+lc_py() {
+  PYTHONPATH="$BUILD/python${PYTHONPATH:+:$PYTHONPATH}" AIT_GGML_DUMP_LIBRARY="$BUILD/lib/libait_ggml_dump.so" \
+    "$PY" bench/llama_cpp_callback.py "$@"
+}
+if [ ! -f "$BUILD/lib/libait_ggml_dump.so" ]; then
+  echo "skipped: $BUILD/lib/libait_ggml_dump.so is missing (needs llama-cpp-python in the venv, scripts/install-deps.sh)"
+else
+if [ ! -f "$LC_DATA/.complete" ]; then
+  rm -rf "$LC_DATA"
+  mkdir -p "$LC_DATA"
+  for preset in tiny small; do
+    if [ ! -f "$ENGINE_DATA/$preset/model.safetensors" ]; then
+      "$BUILD/bin/ait-engine" init --preset "$preset" --seed 0 --out "$ENGINE_DATA/$preset" 2>/dev/null
+    fi
+    lc_py convert "$ENGINE_DATA/$preset" "$LC_DATA/$preset-f16.gguf"
+  done
+  touch "$LC_DATA/.complete"
+fi
+LC_SMALL="$LC_DATA/small-f16.gguf"
+# (a) tokens/s: a 64-token prompt, then 32 new tokens (greedy), without the callback and with it
+# installed but selecting nothing (node_filter ["no-such-node"], every step in the token range,
+# so each node is asked about and its topology written once), alternated, median of REPS.
+echo "-- small preset, F16 (tokens/s)"
+lc_small_out=$(lc_py throughput --model "$LC_SMALL" --prompt 64 --new-tokens 32 --reps "$REPS")
+echo "$lc_small_out"
+# As for the engine's hooks (sections 3 and 4), the callback's own cost per graph node shows
+# above the noise only on the tiny preset: best of 21 runs of 64 new tokens, scaled to a small step.
+echo "-- tiny preset, F16 (the callback's cost per graph node)"
+lc_tiny_out=$(lc_py throughput --model "$LC_DATA/tiny-f16.gguf" --prompt 8 --new-tokens 64 --reps 21)
+echo "$lc_tiny_out"
+lc_field() { sed -n "s/.* $1=\([0-9.e+-]*\).*/\1/p" <<<" $2"; }
+lc_ns=$(lc_field ns_per_node_best "$lc_tiny_out")
+lc_nodes=$(lc_field nodes_per_step "$lc_small_out")
+lc_step=$(lc_field step_s "$lc_small_out")
+printf '| %-56s | %9s | %9s |\n' "small preset, 64-token prompt + 32 tokens (median of $REPS)" "tokens/s" "vs plain"
+printf '| %-56s | %9.2f | %8.3fx |\n' "llama.cpp, no callback (baseline)" "$(lc_field tokens_per_s_plain "$lc_small_out")" 1
+printf '| %-56s | %9.2f | %8.3fx |\n' "callback installed, selecting nothing (goal < 1.03x)" \
+  "$(lc_field tokens_per_s_nothing "$lc_small_out")" "$(lc_field ratio "$lc_small_out")"
+printf 'estimated callback cost on small: %s ns/node x %s nodes/step = %.1f us of a %.1f ms step = %.3f%% (goal < 3%%)\n' \
+  "$lc_ns" "$lc_nodes" "$(calc "$lc_ns * $lc_nodes / 1000")" "$(calc "$lc_step * 1000")" \
+  "$(calc "100 * $lc_ns * $lc_nodes / 1e9 / $lc_step")"
+
+# (b) a full dump: every node's output and sources (tensor_part 2) of 3 steps (a 64-token prompt
+# and 2 new tokens), weights included as the sources of their MUL_MATs; the dump's time beyond a
+# plain run of the same script, against dd writing as many bytes, each timed run after a sync
+# into a fresh folder, all deleted after the measurements (section 4 says why).
+LC_OUT="$LC_DATA/dump-runs"
+mkdir -p "$LC_OUT"
+lc_min() { sort -n | head -1; }
+lc_fastest() {  # as section 4's fastest: the best of N runs of CMD, each after a sync, a fresh path last
+  local n=$1 best= t
+  shift
+  for _ in $(seq "$n"); do
+    sync
+    t=$(time_it "$@" "$(mktemp -u -p "$LC_OUT")")
+    if [ -z "$best" ] || [ "$(calc "$t < $best")" = 1 ]; then best=$t; fi
+  done
+  echo "$best"
+}
+lc_plain() { lc_py run --model "$LC_SMALL" --prompt 64 --new-tokens 3; }
+lc_dump() { lc_py run --model "$LC_SMALL" --prompt 64 --new-tokens 3 --tensor-part 2 --out "$1"; }
+lc_plain_s=$(for i in 1 2 3; do time_it lc_plain; done | lc_min)
+lc_dump "$LC_OUT/sizes" >/dev/null  # untimed: what a full dump holds
+lc_bytes=$(du -sbl "$LC_OUT/sizes/ait_dump/tensors" | cut -f1)
+lc_physical=$(du -sb "$LC_OUT/sizes/ait_dump/tensors" | cut -f1)
+lc_files=$(find "$LC_OUT/sizes/ait_dump/tensors" -name '*.bin' | wc -l)
+lc_full_s=$(lc_fastest 2 lc_dump)
+lc_dump_s=$(calc "$lc_full_s - $lc_plain_s")
+lc_dd() { dd if=/dev/zero of="$1" bs=1M count=$((lc_bytes / 1048576)) status=none; }
+lc_dd_s=$(lc_fastest 2 lc_dd)
+rm -rf "$LC_OUT"
+printf 'dump: %d tensor files, %.0f MiB (%.0f MiB written, the rest hard links); plain run %.3f s, dump run %.3f s\n' \
+  "$lc_files" "$(calc "$lc_bytes / 1048576")" "$(calc "$lc_physical / 1048576")" "$lc_plain_s" "$lc_full_s"
+printf 'dump time beyond the plain run %.3f s; dd of the same bytes %.3f s\n' "$lc_dump_s" "$lc_dd_s"
+printf 'dump throughput %.0f MiB/s vs dd from /dev/zero %.0f MiB/s = %.0f%% of dd (goal of the probe, section 4: >= 50%%)\n' \
+  "$(calc "$lc_bytes / 1048576 / $lc_dump_s")" "$(calc "$lc_bytes / 1048576 / $lc_dd_s")" "$(calc "100 * $lc_dd_s / $lc_dump_s")"
+fi  # libait_ggml_dump.so
+fi  # section 7

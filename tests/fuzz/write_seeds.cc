@@ -8,11 +8,13 @@
 // The malformed seeds are derived from those bytes: truncations, edited, duplicated or
 // removed header fields, other versions of the same header. fuzz_atb_onnx gets ATB topology
 // JSON written with nlohmann. Seeds from third-party writers (numpy.save, torch.save) come
-// from tests/fuzz/third_party_seeds.py; fuzz_pair_topology writes its own seed.
+// from tests/fuzz/third_party_seeds.py; fuzz_pair_topology writes its own seed. fuzz_pair_ggml gets
+// ggml_graph.json texts shaped as libait_ggml_dump writes them (a 1-layer Llama graph).
 //
 // An ordinary program built with the fuzz targets (-DAIT_FUZZ=ON), not a fuzz target.
 #include <zip.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -435,6 +437,175 @@ void GeGraphSeeds(Corpus& c) {
   c.Raw(t, op + "future_field { x: 1 }\n");
 }
 
+// --- ggml_graph.json for fuzz_pair_ggml (docs/LLAMA_CPP.md) ---------------------------------
+
+// A ggml graph node as libait_ggml_dump's topology writes it (src/dump/ggml/ggml_dumper.cc).
+struct GgmlSource {
+  std::string name, type;
+  int node;  // graph index, -1 for a leaf (weight, input, cache)
+};
+
+class GgmlGraph {
+ public:
+  // Appends a node; `layer` as the dumper derives it from the name (LayerOf). Returns its index.
+  int Add(const std::string& op, const std::string& name, std::vector<int64_t> ne, std::vector<GgmlSource> sources,
+          const std::string& view_of = "", const std::string& type = "f32", bool contiguous = true,
+          bool written = true) {
+    ne.resize(4, 1);
+    const int index = static_cast<int>(nodes_.size());
+    const std::string out_name = name.empty() ? fmt::format("node_{}", index) : name;
+    Json src = Json::array(), in_names = Json::array();
+    for (const auto& s : sources) {
+      src.push_back({{"name", s.name}, {"type", s.type}, {"node", s.node}});
+      in_names.push_back(s.name);
+    }
+    std::string what = type == "f16" ? "float16" : "float32";
+    if (!contiguous) what += ", made contiguous";
+    Json param = {{"index", index},     {"name", out_name}, {"layer", LayerOf(out_name)}, {"type", type},
+                  {"ne", ne},           {"contiguous", contiguous}, {"sources", src},
+                  {"written", written ? what : ""}, {"view_of", view_of}};
+    nodes_.push_back({{"opName", out_name},
+                      {"opType", op},
+                      {"param", std::move(param)},
+                      {"inTensors", std::move(in_names)},
+                      {"outTensors", Json::array({out_name})}});
+    names_.push_back(out_name);
+    return index;
+  }
+  // A source that is node `i`'s output.
+  GgmlSource Of(int i, const std::string& type = "f32") const { return {names_.at(static_cast<size_t>(i)), type, i}; }
+  static GgmlSource Leaf(const std::string& name, const std::string& type = "f32") { return {name, type, -1}; }
+
+  Json& node(int i) { return nodes_.at(static_cast<size_t>(i)); }
+  Json Model() const {
+    return {{"modelName", "ggml_graph"}, {"engine", "ggml"}, {"token", 0}, {"nodes", Json(nodes_)}};
+  }
+
+ private:
+  static int LayerOf(const std::string& name) {
+    const std::string base = name.substr(0, name.find(" ("));
+    const size_t dash = base.rfind('-');
+    if (dash == std::string::npos || dash + 1 == base.size() || base.size() - dash > 7) return -1;
+    for (size_t i = dash + 1; i < base.size(); ++i)
+      if (base[i] < '0' || base[i] > '9') return -1;
+    return std::stoi(base.substr(dash + 1));
+  }
+  std::vector<Json> nodes_;
+  std::vector<std::string> names_;
+};
+
+// llama.cpp's Llama graph (llm_build_llama, as a real dump of the tiny preset records it: F16
+// KV cache, no flash attention, every position's logits) for `layers` layers of the fixed torch
+// dump's sizes (tests/unit/synthetic_dumps.h: hidden 8, 2 heads of 4, 1 KV head, FFN 12,
+// vocab 16) over a 3-token prompt; the cache holds 256 cells. In the last layer the attention
+// output and the residual are GET_ROWS'd by out_ids (unnamed nodes), as llama.cpp does.
+// `named_only`: only the nodes of the strategy's Llama table are written (a node_filter run).
+Json GgmlLlama(int layers, bool named_only = false) {
+  const int64_t T = 3, H = ait::testing::kHidden, hd = 4, nh = H / hd, kvd = ait::testing::kKv, nkv = kvd / hd,
+                F = ait::testing::kInter, V = ait::testing::kVocab, ctx = 256;
+  GgmlGraph g;
+  int inp = g.Add("GET_ROWS", "embd", {H, T},
+                  {GgmlGraph::Leaf("token_embd.weight", "f16"), GgmlGraph::Leaf("inp_tokens", "i32")});
+  for (int il = 0; il < layers; ++il) {
+    const std::string n = std::to_string(il), blk = "blk." + n + ".", ck = "cache_k_l" + n, cv = "cache_v_l" + n;
+    auto W = [&](const std::string& w) { return GgmlGraph::Leaf(blk + w + ".weight", "f16"); };
+    auto N = [&](const std::string& w) { return GgmlGraph::Leaf(blk + w + ".weight"); };
+    const int norm = g.Add("RMS_NORM", "norm-" + n, {H, T}, {g.Of(inp)});
+    const int attn_norm = g.Add("MUL", "attn_norm-" + n, {H, T}, {g.Of(norm), N("attn_norm")});
+    const int q = g.Add("MUL_MAT", "Qcur-" + n, {H, T}, {W("attn_q"), g.Of(attn_norm)});
+    const int q3 = g.Add("RESHAPE", "Qcur-" + n, {hd, nh, T}, {g.Of(q)}, "Qcur-" + n);
+    const int qr = g.Add("ROPE", "Qcur-" + n, {hd, nh, T}, {g.Of(q3), GgmlGraph::Leaf("inp_pos", "i32")});
+    const int v = g.Add("MUL_MAT", "Vcur-" + n, {kvd, T}, {W("attn_v"), g.Of(attn_norm)});
+    const int v3 = g.Add("RESHAPE", "Vcur-" + n, {hd, nkv, T}, {g.Of(v)}, "Vcur-" + n);
+    const int k = g.Add("MUL_MAT", "Kcur-" + n, {kvd, T}, {W("attn_k"), g.Of(attn_norm)});
+    const int k3 = g.Add("RESHAPE", "Kcur-" + n, {hd, nkv, T}, {g.Of(k)}, "Kcur-" + n);
+    const int kr = g.Add("ROPE", "Kcur-" + n, {hd, nkv, T}, {g.Of(k3), GgmlGraph::Leaf("inp_pos", "i32")});
+    const int kview = g.Add("VIEW", "Kcur-" + n + " (view)", {kvd, T}, {g.Of(kr)}, "Kcur-" + n);
+    g.Add("SET_ROWS", ck + " (view)", {kvd, ctx},
+          {g.Of(kview), GgmlGraph::Leaf("attn_inp_k_idxs", "i64"), GgmlGraph::Leaf(ck, "f16")}, ck, "f16");
+    const int vr1 = g.Add("RESHAPE", "Vcur-" + n + " (reshaped)", {kvd, T}, {g.Of(v3)}, "Vcur-" + n);
+    const int vr2 = g.Add("RESHAPE", "Vcur-" + n + " (reshaped) (reshaped)", {1, kvd * T}, {g.Of(vr1)}, "Vcur-" + n);
+    const int cvr = g.Add("RESHAPE", cv + " (reshaped)", {1, kvd * ctx}, {GgmlGraph::Leaf(cv, "f16")}, cv, "f16");
+    g.Add("SET_ROWS", cv + " (reshaped) (view)", {1, kvd * ctx},
+          {g.Of(vr2), GgmlGraph::Leaf("attn_inp_v_idxs", "i64"), g.Of(cvr, "f16")}, cv, "f16");
+    const int cvv = g.Add("VIEW", cv + " (view)", {ctx, nkv, hd}, {GgmlGraph::Leaf(cv, "f16")}, cv, "f16", false);
+    const int cvp = g.Add("PERMUTE", cv + " (view) (permuted)", {ctx, hd, nkv}, {g.Of(cvv, "f16")}, cv, "f16");
+    const int ckv = g.Add("VIEW", ck + " (view)", {hd, nkv, ctx}, {GgmlGraph::Leaf(ck, "f16")}, ck, "f16");
+    const int ckp = g.Add("PERMUTE", ck + " (view) (permuted)", {hd, ctx, nkv}, {g.Of(ckv, "f16")}, ck, "f16", false);
+    const int qv = g.Add("VIEW", "Qcur-" + n + " (view)", {hd, nh, T}, {g.Of(qr)}, "Qcur-" + n);
+    const int qp =
+        g.Add("PERMUTE", "Qcur-" + n + " (view) (permuted)", {hd, T, nh}, {g.Of(qv)}, "Qcur-" + n, "f32", false);
+    const int kq = g.Add("MUL_MAT", "kq-" + n, {ctx, T, nh}, {g.Of(ckp, "f16"), g.Of(qp)});
+    const int sm =
+        g.Add("SOFT_MAX", "kq_soft_max-" + n, {ctx, T, nh}, {g.Of(kq), GgmlGraph::Leaf("attn_inp_kq_mask", "f16")});
+    const int kqv = g.Add("MUL_MAT", "kqv-" + n, {hd, T, nh}, {g.Of(cvp, "f16"), g.Of(sm)});
+    const int kqvp = g.Add("PERMUTE", "kqv-" + n + " (permuted)", {hd, nh, T}, {g.Of(kqv)}, "kqv-" + n, "f32", false);
+    const int kqv_out = g.Add("CONT", "kqv_out-" + n, {H, T}, {g.Of(kqvp)});
+    int attn_out = g.Add("MUL_MAT", "attn_out-" + n, {H, T}, {W("attn_output"), g.Of(kqv_out)});
+    int residual = inp;
+    if (il == layers - 1) {  // the last layer keeps the rows of out_ids
+      attn_out = g.Add("GET_ROWS", "", {H, T}, {g.Of(attn_out), GgmlGraph::Leaf("out_ids", "i32")});
+      residual = g.Add("GET_ROWS", "", {H, T}, {g.Of(inp), GgmlGraph::Leaf("out_ids", "i32")});
+    }
+    const int ffn_inp = g.Add("ADD", "ffn_inp-" + n, {H, T}, {g.Of(attn_out), g.Of(residual)});
+    const int norm2 = g.Add("RMS_NORM", "norm-" + n, {H, T}, {g.Of(ffn_inp)});
+    const int ffn_norm = g.Add("MUL", "ffn_norm-" + n, {H, T}, {g.Of(norm2), N("ffn_norm")});
+    const int gate = g.Add("MUL_MAT", "ffn_gate-" + n, {F, T}, {W("ffn_gate"), g.Of(ffn_norm)});
+    const int up = g.Add("MUL_MAT", "ffn_up-" + n, {F, T}, {W("ffn_up"), g.Of(ffn_norm)});
+    const int swiglu = g.Add("SWIGLU", "ffn_swiglu-" + n, {F, T}, {g.Of(gate), g.Of(up)});
+    const int ffn_out = g.Add("MUL_MAT", "ffn_out-" + n, {H, T}, {W("ffn_down"), g.Of(swiglu)});
+    inp = g.Add("ADD", "l_out-" + n, {H, T}, {g.Of(ffn_out), g.Of(ffn_inp)});
+  }
+  const int norm = g.Add("RMS_NORM", "norm", {H, T}, {g.Of(inp)});
+  const int result_norm = g.Add("MUL", "result_norm", {H, T}, {g.Of(norm), GgmlGraph::Leaf("output_norm.weight")});
+  g.Add("MUL_MAT", "result_output", {V, T}, {GgmlGraph::Leaf("output.weight", "f16"), g.Of(result_norm)});
+  Json model = g.Model();
+  if (named_only) {
+    static const std::vector<std::string> kStems = {"embd", "attn_norm", "Qcur", "Kcur", "Vcur", "kqv_out", "attn_out",
+                                                    "ffn_norm", "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out", "l_out",
+                                                    "result_norm", "result_output"};
+    for (Json& node : model["nodes"]) {
+      const std::string name = node["param"]["name"];
+      const std::string stem = name.substr(0, name.rfind('-') == std::string::npos ? name.size() : name.rfind('-'));
+      if (std::find(kStems.begin(), kStems.end(), stem) == kStems.end() || name.find(" (") != std::string::npos)
+        node["param"]["written"] = "";
+    }
+  }
+  return model;
+}
+
+// A well-formed 1-layer graph of the fixed torch dump's sizes (every node written, and a
+// node_filter run), 2 layers (one more than the torch dump), the 1-layer graph with `-mf`
+// entries after "\n--mf--\n", and broken edges: sources after their consumer, indices out of
+// range or repeated, cache writes into their own readers, layers and shapes past the limits.
+void GgmlSeeds(Corpus& c) {
+  const std::string t = "pair_ggml";
+  const Json one = GgmlLlama(1);
+  c.Raw(t, one.dump() + "\n");
+  c.Raw(t, GgmlLlama(1, true).dump() + "\n");
+  c.Raw(t, GgmlLlama(2).dump(1) + "\n");
+  c.Raw(t, one.dump() + "\n--mf--\n" +
+               Json({{"ffn_inp", "post_attention_layernorm_input_0"}, {"kq_soft_max", Json::array({"self_attn"})},
+                     {"norm", "LlamaRMSNorm"}, {"attn_out", "o_proj_output"}})
+                   .dump());
+  Json broken = one;
+  Json& nodes = broken["nodes"];
+  nodes[1]["param"]["sources"][0]["node"] = 5;                        // a source after its consumer
+  nodes[2]["param"]["sources"].push_back({{"name", "x"}, {"node", 2}});  // itself
+  nodes[3]["param"]["sources"][1]["node"] = 1 << 30;
+  nodes[4]["param"]["index"] = 3;                                     // an index twice
+  nodes[4]["param"]["ne"] = Json::array({0, 3});                      // Qcur's heads of size 0
+  nodes[6]["param"]["layer"] = 2147483647;
+  nodes[7]["param"]["layer"] = -2147483647 - 1;
+  nodes[8]["param"]["view_of"] = "Kcur-0";
+  nodes[8]["opType"] = "CPY";
+  nodes[9]["param"]["sources"] = Json::array({{{"name", "Kcur-0"}, {"node", -1}}});
+  nodes[10]["param"]["ne"] = Json::array({-1, 3});
+  nodes[11]["param"] = "not an object";
+  nodes[12]["param"]["sources"] = Json::object();
+  c.Raw(t, broken.dump() + "\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -452,6 +623,7 @@ int main(int argc, char** argv) {
     TopologySeeds(corpus);
     GeDumpSeeds(corpus);
     GeGraphSeeds(corpus);
+    GgmlSeeds(corpus);
     corpus.Report();
   } catch (const std::exception& e) {
     std::cerr << "ait_fuzz_seeds: " << e.what() << "\n";

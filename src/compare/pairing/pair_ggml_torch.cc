@@ -84,7 +84,7 @@ std::vector<TableEntry> Table(const OpMapping& mapping) {
   std::vector<TableEntry> table = LlamaTable();
   for (const auto& [key, values] : mapping.custom) {
     if (IsBuiltinCustom(key) || values.empty()) continue;
-    std::erase_if(table, [&](const TableEntry& e) { return e.stem == key; });
+    std::erase_if(table, [&k = key](const TableEntry& e) { return e.stem == k; });  // clang 14: no binding captures
     auto [module, file] = SplitModuleFile(values.front());
     table.push_back({key, module, file, false});
   }
@@ -131,8 +131,9 @@ class GgmlTorchLinker {
 
   void Run() {
     const std::vector<int> layers = topo::DetectLayers(torch_);
-    int ggml_layers = 0;
-    for (size_t i = 1; i < ggml_.nodes().size(); ++i) ggml_layers = std::max(ggml_layers, Layer(static_cast<int>(i)) + 1);
+    int64_t ggml_layers = 0;  // int64: "layer" may be INT_MAX
+    for (size_t i = 1; i < ggml_.nodes().size(); ++i)
+      ggml_layers = std::max<int64_t>(ggml_layers, int64_t{Layer(static_cast<int>(i))} + 1);
     if (static_cast<size_t>(ggml_layers) != layers.size())
       notes_.push_back(fmt::format("the ggml graph has {} layers, the torch dump {}: layers were paired by number up to {}",
                                    ggml_layers, layers.size(), std::min<size_t>(ggml_layers, layers.size())));
