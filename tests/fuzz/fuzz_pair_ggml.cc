@@ -5,7 +5,7 @@
 // read with LoadOpMapping, whose entries extend the strategy's Llama table (a file it refuses
 // leaves the built-ins). The ggml dump's tensor folders follow the input as the dumper writes them:
 // every top-level node whose param.written is a non-empty string gets
-// {position}_{opType}/after/outtensor0.bin, shaped by param.ne (slowest dimension first,
+// {folderId (else its position)}_{opType}/after/outtensor0.bin, shaped by param.ne (slowest dimension first,
 // trailing 1s dropped), typed by param.written ("float16...", "bfloat16...", "int32...",
 // else float32), when its opType is a folder name ([A-Za-z0-9_], at most 40 characters) and
 // ne holds at most 4 dimensions of at most 4096 elements in all. The torch dump (model_tree.json,
@@ -15,9 +15,10 @@
 // (AnalyzeDivergence), as compare does. ait::Error is the expected answer to bad input; every
 // OpPair must hold an output, and every tensor path must lie inside the dumps.
 // AIT_FUZZ_PRINT=1 prints each pairing's strategy, counts and notes (to see what a seed reaches);
-// AIT_FUZZ_CHECK_FOLDERS=1 also checks that each ggml node is paired with its own file (Check).
+// Each ggml node must be paired with its own file (Check; AIT_FUZZ_CHECK_FOLDERS=0 turns that off).
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string_view>
 
 #include "ait/divergence.h"
@@ -45,6 +46,9 @@ struct Dumps {
 
 // This input's tensor folders ("12_MUL_MAT") and the opName of the node each was written for.
 std::map<std::string, std::string> g_folder_node;
+// The opNames of the nodes that carry a "folderId" (as the dumper writes every node): their
+// folder is known, so Check holds them to it; without one the reader may guess another's.
+std::set<std::string> g_exact_names;
 
 void Write(const fs::path& p, std::string_view text) {
   ait::fuzz::WriteInput(p.string(), reinterpret_cast<const uint8_t*>(text.data()), text.size());
@@ -127,6 +131,7 @@ ait::Tensor Values(ait::DType dtype, const std::vector<int64_t>& dims, uint32_t 
 // is recognised even when nothing was written).
 void WriteGgmlTensors(const Dumps& d) {
   g_folder_node.clear();
+  g_exact_names.clear();
   fs::remove_all(d.ggml_token);
   fs::create_directories(d.ggml_token);
   const std::optional<nlohmann::json> model = ait::TryReadJsonFile(d.ggml_json);
@@ -147,9 +152,16 @@ void WriteGgmlTensors(const Dumps& d) {
     std::vector<int64_t> dims;
     if (ne == param->end() || !Dims(*ne, &dims)) continue;
     if (++folders > kMaxFolders) break;
-    const std::string folder = std::to_string(here) + "_" + type->get<std::string>();
+    // The folder is named by the node's "folderId" as the dumper writes it, else by its position.
+    auto id = n.find("folderId");
+    const bool id_ok = id != n.end() && id->is_string() && !id->get<std::string>().empty() &&
+                       id->get<std::string>().size() <= 9 &&
+                       id->get<std::string>().find_first_not_of("0123456789") == std::string::npos;
+    const std::string folder = (id_ok ? id->get<std::string>() : std::to_string(here)) + "_" + type->get<std::string>();
     auto name = n.find("opName");
-    g_folder_node[folder] = name != n.end() && name->is_string() ? name->get<std::string>() : "";
+    const std::string node_name = name != n.end() && name->is_string() ? name->get<std::string>() : "";
+    if (!g_folder_node.emplace(folder, node_name).second) continue;  // the dumper writes one node per folder
+    if (id_ok) g_exact_names.insert(node_name);
     const fs::path file = d.ggml_token / folder / "after/outtensor0.bin";
     WriteBin(file, Values(WrittenType(written->get<std::string>()), dims, static_cast<uint32_t>(here)));
   }
@@ -160,14 +172,14 @@ bool Inside(const std::string& path, const fs::path& root) {
   return path.compare(0, r.size(), r) == 0 && path.find("/../") == std::string::npos;
 }
 
-// With AIT_FUZZ_CHECK_FOLDERS=1, also: a ggml node's output file is the one written for it
-// (folder {position}_{opType} of a node of its name), not another node's. Off by default: the
-// ATB reader's rank-of-type fallback gives a node without a folder (a node_filter dump) the
-// folder of a later node of its type, so this fails on the node_filter seed.
+// Also, unless AIT_FUZZ_CHECK_FOLDERS=0: a ggml node's output file is the one written for it
+// (folder {position}_{opType} of a node of its name), not another node's. (The ATB reader's
+// rank-of-type fallback used to give a node without a folder, in a node_filter dump, the folder
+// of a later node of its type; the dumper's "folderId" rules that out.)
 void Check(const ait::OpPairing& pairing, const Dumps& d, bool ggml_is_my) {
   static const bool check_folders = [] {
     const char* v = std::getenv("AIT_FUZZ_CHECK_FOLDERS");
-    return v && *v == '1';
+    return !(v && *v == '0');
   }();
   for (const ait::OpPair& op : pairing.ops) {
     if (op.outputs.empty()) ait::fuzz::Die("an OpPair without outputs");
@@ -175,7 +187,7 @@ void Check(const ait::OpPairing& pairing, const Dumps& d, bool ggml_is_my) {
       for (const ait::TensorPair& t : *list)
         if (!Inside(t.golden_path, d.root) || !Inside(t.my_path, d.root))
           ait::fuzz::Die("a tensor path outside the dumps");
-    if (!check_folders) continue;
+    if (!check_folders || !g_exact_names.count(ggml_is_my ? op.my_name : op.golden_name)) continue;
     for (const ait::TensorPair& t : op.outputs) {
       const fs::path file = ggml_is_my ? t.my_path : t.golden_path;
       auto it = g_folder_node.find(file.parent_path().parent_path().filename().string());

@@ -456,7 +456,7 @@ class GgmlGraph {
     const std::string out_name = name.empty() ? fmt::format("node_{}", index) : name;
     Json src = Json::array(), in_names = Json::array();
     for (const auto& s : sources) {
-      src.push_back({{"name", s.name}, {"type", s.type}, {"node", s.node}});
+      src.push_back({{"name", s.name}, {"type", s.type}, {"node", s.node}, {"written", ""}});
       in_names.push_back(s.name);
     }
     std::string what = type == "f16" ? "float16" : "float32";
@@ -466,6 +466,7 @@ class GgmlGraph {
                   {"written", written ? what : ""}, {"view_of", view_of}};
     nodes_.push_back({{"opName", out_name},
                       {"opType", op},
+                      {"folderId", std::to_string(index)},
                       {"param", std::move(param)},
                       {"inTensors", std::move(in_names)},
                       {"outTensors", Json::array({out_name})}});

@@ -675,3 +675,18 @@ def test_gguf_context_of_ones_own_with_a_quantized_k_cache(ggufs, tmp_path):
     assert np.all(np.abs(rows[:5] - k) <= step * 1.01)
     assert np.abs(rows[:5] - k).max() > 0
     assert not rows[5:].any()  # the rest of the cache is still empty
+
+
+def test_a_node_filter_dump_pairs_only_the_nodes_it_holds(ggml_run, compared):
+    """Each node of ggml_graph.json carries its folder id ("folderId"): a node that was not
+    written has no folder, and is not given the folder of a later node of its op type (the
+    ATB reader's rank-of-type fallback, which paired attn_norm-0 with ffn_norm-0's file)."""
+    run = ggml_run("f16", node_filter=("ffn_*", "attn_out-*"), perturb=("ffn_up-1=scale:1.03",))
+    c = compared(run)
+    paired = {r["my_op_name"] for r in c.rows}
+    assert paired == {f"{stem}-{layer}" for stem in ("ffn_norm", "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out",
+                                                       "attn_out") for layer in (0, 1)}
+    for r in c.rows:  # every file is its own node's folder
+        index = int(pathlib.Path(r["my_data_path"]).parent.parent.name.split("_")[0])
+        assert run.nodes[index]["opName"] == r["my_op_name"], r["my_data_path"]
+    assert [(rc["my_name"], rc["token_id"]) for rc in c.root_causes] == [("ffn_up-1", "0")]

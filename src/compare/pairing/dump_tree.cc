@@ -233,7 +233,11 @@ void DumpTree::ParseAtbModel(const json& model, const fs::path& file) {
       Node n;
       n.name = JsonString(c, "opName");
       std::string base;
-      const std::string ids = OpNameIds(n.name, &base);
+      std::string ids = OpNameIds(n.name, &base);
+      if (const std::string folder_id = JsonString(c, "folderId"); IsDigits(folder_id)) {
+        ids = folder_id;
+        n.exact_folder = true;
+      }
       n.type = JsonString(c, "opType");
       if (n.type.empty()) n.type = base;
       if (auto p = c.find("param"); p != c.end()) n.param = *p;
@@ -286,7 +290,7 @@ void DumpTree::LoadAtb() {
     for (int c : nodes_[p].children) {
       Node& n = nodes_[static_cast<size_t>(c)];
       std::string base;
-      const std::string ids = OpNameIds(n.name, &base);
+      const std::string ids = n.exact_folder ? n.op_id : OpNameIds(n.name, &base);
       const int rank = rank_of_type[n.type]++;
       auto same_type = [&](int e) {
         return folders.node(e).type == n.type || (!base.empty() && folders.node(e).type == base);
@@ -295,10 +299,10 @@ void DumpTree::LoadAtb() {
       int chosen = -1;
       for (int e : entries)
         if (!ids.empty() && LastId(folders.node(e).op_id) == LastId(ids) && type_ok(e)) chosen = e;
-      if (chosen < 0)
+      if (chosen < 0 && !n.exact_folder)
         for (int e : entries)
           if (LastId(folders.node(e).op_id) == position && type_ok(e)) chosen = e;
-      if (chosen < 0) {
+      if (chosen < 0 && !n.exact_folder) {
         int k = 0;
         for (int e : entries)
           if (same_type(e) && k++ == rank && !taken.count(e)) chosen = e;

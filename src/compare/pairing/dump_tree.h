@@ -31,6 +31,9 @@ struct Node {
   std::vector<std::string> in_names, out_names;  // tensor names from the topology JSON
   std::string op_id;  // "1_3": the folder ids (the opName's ids before folders are resolved); "" for the root
   std::string folder;  // relative to a token folder ("1_Layer/3_LinearOperation"); "" when the node has none
+  // The model JSON gave the node's folder id ("folderId", ait's extension: the ggml dumper's
+  // node index): its folder is that one or none, never one found by position or type rank.
+  bool exact_folder = false;
 };
 
 // One tensor file of a node: its stem ("outtensor0", "intensor1", "output", "input_0") and path.

@@ -2,7 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <algorithm>
+#include <cctype>
 
 #include <nlohmann/json.hpp>
 
@@ -28,17 +29,21 @@ OpMapping LoadOpMapping(const std::string& path) {
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) Fail(file, "not valid JSON");
   if (!j.is_object()) Fail(file, "expected a JSON object of ATB type -> torch type(s)");
-  static const std::regex name_re("[A-Za-z0-9_]*");
+  // [A-Za-z0-9_]*, checked by hand: std::regex recurses once per character and overflows the
+  // stack on a long key.
+  auto is_name = [](const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  };
   OpMapping m = BuiltinOpMapping();
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     const nlohmann::json& value = item.value();
-    if (!std::regex_match(key, name_re)) Fail(file, "key '{}' may contain only letters, digits and '_'", key);
+    if (!is_name(key)) Fail(file, "key '{}' may contain only letters, digits and '_'", key);
     std::vector<std::string> values;
     auto add = [&](const nlohmann::json& v) {
       if (!v.is_string()) Fail(file, "value of '{}' must be a string or a list of strings", key);
       std::string s = v.get<std::string>();
-      if (!std::regex_match(s, name_re)) Fail(file, "value '{}' of '{}' may contain only letters, digits and '_'", s, key);
+      if (!is_name(s)) Fail(file, "value '{}' of '{}' may contain only letters, digits and '_'", s, key);
       values.push_back(std::move(s));
     };
     if (value.is_array()) {

@@ -264,9 +264,11 @@ void GgmlDumper::WriteTopology() {
     json param = {{"index", i},          {"name", n.name},         {"layer", LayerOf(n.name)},
                   {"type", n.type},      {"ne", n.ne},             {"contiguous", n.contiguous},
                   {"sources", sources},  {"written", n.written},   {"view_of", n.view_of}};
-    // An unnamed node is named as ATB names operations, `{OP}_{index}`, so the reader finds its folder by the id.
+    // An unnamed node is named as ATB names operations, `{OP}_{index}`. "folderId" (ait's
+    // extension of the model JSON) ties each node to its folder, written or not.
     nodes.push_back({{"opName", n.name.empty() ? fmt::format("{}_{}", n.op, i) : n.name},
                      {"opType", n.op},
+                     {"folderId", std::to_string(i)},
                      {"param", std::move(param)},
                      {"inTensors", std::move(in_names)},
                      {"outTensors", json::array({n.name})}});
