@@ -18,7 +18,7 @@ fi
 build=$1
 seconds=${2:-15}
 case $seconds in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a whole number, got '$seconds'" >&2; exit 2 ;; esac
-targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology manual_mapping op_param ge_dump ge_graph npz pair_ggml}
+targets=${FUZZ_TARGETS:-atb_bin npy pth safetensors atb_onnx pair_topology manual_mapping op_param ge_dump ge_graph npz pair_ggml ggml_dump_options}
 out=$build/fuzz
 fuzz_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/fuzz" && pwd) || exit 2
 work=$(mktemp -d "${TMPDIR:-/tmp}/ait-fuzz.XXXXXX") || exit 2
@@ -29,7 +29,7 @@ mkdir -p "$out/corpus" "$out/crashes" "$out/logs" "$work/scratch" "$work/seeds" 
 # file lands in an exact-size heap buffer and ASan sees any read past its end. atb_bin
 # goes past the reader's 64 KiB header cap.
 declare -A max_len=([atb_bin]=72000 [npy]=16384 [pth]=32768 [safetensors]=16384 [atb_onnx]=16384 [op_param]=4096
-  [ge_dump]=16384 [ge_graph]=16384 [npz]=16384 [pair_ggml]=32768)
+  [ge_dump]=16384 [ge_graph]=16384 [npz]=16384 [pair_ggml]=32768 [ggml_dump_options]=4096)
 
 # ---------------------------------------------------------------------------------------
 # Seeds (tests/fuzz/write_seeds.cc: the project's own writers and malformed variants of their

@@ -607,6 +607,20 @@ void GgmlSeeds(Corpus& c) {
   c.Raw(t, broken.dump() + "\n");
 }
 
+// Configurations of libait_ggml_dump (include/ait/ggml_dump.h): what the Python API sends, every
+// key, and bad ones.
+void GgmlOptionSeeds(Corpus& c) {
+  const std::string t = "ggml_dump_options";
+  c.Raw(t, R"({"output_dir": "/tmp/out", "token_range": [[0, 0], [1, 1]], "tensor_part": 1})");
+  c.Raw(t, R"({"output_dir": "out", "token_range": [[0, 3]], "tensor_part": 2, "node_filter": ["attn_norm-*", "ffn_[ug]*-1"],)"
+           R"( "perturb": ["ffn_up-1=scale:1.05", "Vcur-?=noise:0.05", "l_out-0=bias", "x=nan:0.5", "y=fp16-saturate"],)"
+           R"( "device": "cpu"})");
+  c.Raw(t, R"({"token_range": [], "perturb": ["a=zero", "b=inf:1"]})");
+  c.Raw(t, R"({"tensor_part": 3, "token_range": [[2, 1]], "node_filter": ["[a"], "perturb": ["=scale"]})");
+  c.Raw(t, R"({"unknown": 1})");
+  c.Raw(t, "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -625,6 +639,7 @@ int main(int argc, char** argv) {
     GeDumpSeeds(corpus);
     GeGraphSeeds(corpus);
     GgmlSeeds(corpus);
+    GgmlOptionSeeds(corpus);
     corpus.Report();
   } catch (const std::exception& e) {
     std::cerr << "ait_fuzz_seeds: " << e.what() << "\n";

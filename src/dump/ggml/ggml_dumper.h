@@ -12,24 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ait_engine/perturb.h"
-#include "probe/config.h"
+#include "dump/ggml/ggml_dump_options.h"
 #include "probe/dumper.h"
 
 struct ggml_tensor;
 
 namespace ait::ggml_dump {
-
-struct DumperOptions {
-  probe::Config config;
-  std::vector<std::string> node_filter;  // globs over node names; empty = every node
-  std::vector<engine::Perturbation> perturb;
-  std::string device = "0";
-};
-
-// The options of a JSON configuration (include/ait/ggml_dump.h), keys left out taken from
-// `env`. Throws ait::Error naming the bad key or value.
-DumperOptions ParseOptions(const std::string& json_text, const probe::EnvLookup& env, const std::string& cwd);
 
 class GgmlDumper {
  public:
