@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,16 @@ inline Tensor RandomFloat32(std::vector<int64_t> shape, unsigned seed) {
   std::normal_distribution<float> dist;
   auto* p = reinterpret_cast<float*>(t.mutable_data());
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+// A tensor of `dtype` and `shape` holding `values` (T must match the dtype's size, and the
+// values must fill the shape: else std::logic_error, which fails the test).
+template <typename T>
+Tensor MakeTensor(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
+  Tensor t = Tensor::Allocate(dtype, std::move(shape));
+  if (values.size() * sizeof(T) != t.nbytes) throw std::logic_error("MakeTensor: the values do not fill the shape");
+  if (t.nbytes) std::memcpy(t.mutable_data(), values.data(), t.nbytes);
   return t;
 }
 

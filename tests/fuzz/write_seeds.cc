@@ -88,22 +88,16 @@ class Corpus {
 
 // --- tensors -----------------------------------------------------------------------------
 
-template <class T>
-Tensor Make(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
-  Tensor t = Tensor::Allocate(dtype, std::move(shape));
-  if (values.size() * sizeof(T) != t.nbytes) throw std::logic_error("seed tensor: values do not fill the shape");
-  if (t.nbytes) std::memcpy(t.mutable_data(), values.data(), t.nbytes);
-  return t;
-}
+using ait::testing::MakeTensor;
 Tensor Half(std::vector<int64_t> shape, const std::vector<float>& v) {
   std::vector<uint16_t> h;
   for (float f : v) h.push_back(ait::FloatToHalf(f));
-  return Make(DType::kFloat16, std::move(shape), h);
+  return MakeTensor(DType::kFloat16, std::move(shape), h);
 }
 Tensor BFloat16(std::vector<int64_t> shape, const std::vector<float>& v) {
   std::vector<uint16_t> h;
   for (float f : v) h.push_back(ait::FloatToBFloat16(f));
-  return Make(DType::kBFloat16, std::move(shape), h);
+  return MakeTensor(DType::kBFloat16, std::move(shape), h);
 }
 // A [2] tensor of `dtype` holding 1 and the type's all-ones bit pattern.
 Tensor Pair(DType dtype) {
@@ -141,16 +135,16 @@ uint64_t ReadLe(std::string_view s, size_t at, int bytes) {
 void AtbBinSeeds(Corpus& c) {
   const auto& f = ait::AtbBinFormat();
   const std::string t = "atb_bin";
-  const std::string f32 = c.Write(t, f, One(Make<float>(DType::kFloat32, {2, 3}, {0, 1, 2, 3, 4, 5})));
+  const std::string f32 = c.Write(t, f, One(MakeTensor<float>(DType::kFloat32, {2, 3}, {0, 1, 2, 3, 4, 5})));
   c.Write(t, f, One(Half({4}, {1, -2, 0.5, 65504})));
   c.Write(t, f, One(BFloat16({1, 2}, {1, 2})));
-  const std::string i64 = c.Write(t, f, One(Make<int64_t>(DType::kInt64, {2}, {-1, int64_t{1} << 40})));
-  c.Write(t, f, One(Make<uint8_t>(DType::kBool, {3}, {0, 1, 1})));
-  Tensor cplx = Make<float>(DType::kComplex64, {1}, {1, -1});
+  const std::string i64 = c.Write(t, f, One(MakeTensor<int64_t>(DType::kInt64, {2}, {-1, int64_t{1} << 40})));
+  c.Write(t, f, One(MakeTensor<uint8_t>(DType::kBool, {3}, {0, 1, 1})));
+  Tensor cplx = MakeTensor<float>(DType::kComplex64, {1}, {1, -1});
   cplx.atb_format = 29;  // FRACTAL_NZ
   const std::string c64 = c.Write(t, f, One(cplx));
   c.Write(t, f, One(Tensor::Allocate(DType::kInt32, {0, 5})));
-  c.Write(t, f, One(Make<double>(DType::kFloat64, {}, {3.25})));
+  c.Write(t, f, One(MakeTensor<double>(DType::kFloat64, {}, {3.25})));
   Tensor description = Tensor::Allocate(DType::kFloat16, {8, 16, 2});
   description.has_data = false;  // "$Object.Count=0": shape and dtype only, as `ait llm dump -sd` writes
   c.Write(t, f, One(description));
@@ -186,12 +180,12 @@ std::string NpyRewrite(const std::string& v1, int version, Edit edit) {
 void NpySeeds(Corpus& c) {
   const auto& f = ait::NpyFormat();
   const std::string t = "npy";
-  const std::string f32 = c.Write(t, f, One(Make<float>(DType::kFloat32, {2, 3}, {0, 1, 2, 3, 4, 5})));
-  const std::string i16 = c.Write(t, f, One(Make<int16_t>(DType::kInt16, {2, 2}, {1, 2, 3, 4})));
-  const std::string b1 = c.Write(t, f, One(Make<uint8_t>(DType::kBool, {3}, {0, 1, 0})));
-  const std::string c8 = c.Write(t, f, One(Make<float>(DType::kComplex64, {}, {1, 2})));
+  const std::string f32 = c.Write(t, f, One(MakeTensor<float>(DType::kFloat32, {2, 3}, {0, 1, 2, 3, 4, 5})));
+  const std::string i16 = c.Write(t, f, One(MakeTensor<int16_t>(DType::kInt16, {2, 2}, {1, 2, 3, 4})));
+  const std::string b1 = c.Write(t, f, One(MakeTensor<uint8_t>(DType::kBool, {3}, {0, 1, 0})));
+  const std::string c8 = c.Write(t, f, One(MakeTensor<float>(DType::kComplex64, {}, {1, 2})));
   c.Write(t, f, One(Tensor::Allocate(DType::kFloat16, {0, 3})));
-  c.Write(t, f, One(Make<uint16_t>(DType::kUInt16, {5}, {0, 1, 2, 3, 4})));
+  c.Write(t, f, One(MakeTensor<uint16_t>(DType::kUInt16, {5}, {0, 1, 2, 3, 4})));
   for (DType d : {DType::kFloat64, DType::kInt8, DType::kInt32, DType::kInt64, DType::kUInt8, DType::kUInt32,
                   DType::kUInt64})
     c.Write(t, f, One(Pair(d)));
@@ -228,15 +222,15 @@ std::string SafetensorsRewrite(const std::string& file, Edit edit) {
 void SafetensorsSeeds(Corpus& c) {
   const auto& f = ait::SafetensorsFormat();
   const std::string t = "safetensors";
-  const std::string a = c.Write(t, f, {{"a", Make<float>(DType::kFloat32, {2, 2}, {1, 2, 3, 4})}});
+  const std::string a = c.Write(t, f, {{"a", MakeTensor<float>(DType::kFloat32, {2, 2}, {1, 2, 3, 4})}});
   const std::string three = c.Write(t, f,
                                     {{"w", Half({3}, {1, 2, 3})},
                                      {"b", BFloat16({1, 1}, {4})},
-                                     {"i", Make<int64_t>(DType::kInt64, {}, {5})}});
+                                     {"i", MakeTensor<int64_t>(DType::kInt64, {}, {5})}});
   c.Write(t, f,
           {{"e", Tensor::Allocate(DType::kUInt8, {0, 4})},
-           {"m", Make<uint8_t>(DType::kBool, {2}, {1, 0})},
-           {"c", Make<float>(DType::kComplex64, {1}, {1, 2})}});
+           {"m", MakeTensor<uint8_t>(DType::kBool, {2}, {1, 0})},
+           {"c", MakeTensor<float>(DType::kComplex64, {1}, {1, 2})}});
   const std::string empty = c.Write(t, f, {});
   for (DType d : {DType::kInt8, DType::kInt16, DType::kUInt16, DType::kInt32, DType::kUInt32, DType::kFloat64,
                   DType::kUInt64})
@@ -405,8 +399,8 @@ void GeDumpSeeds(Corpus& c) {
   const auto& f = ait::GeDumpFormat();
   const std::string t = "ge_dump";
   const std::string three = c.Write(t, f, {{"inputs,0", Half({2, 3}, {1, 2, 3, 4, 5, 6})},
-                                           {"inputs,1", Make<int64_t>(DType::kInt64, {2}, {2, 3})},
-                                           {"outputs,0", Make<float>(DType::kFloat32, {3}, {1, 2, 3})}});
+                                           {"inputs,1", MakeTensor<int64_t>(DType::kInt64, {2}, {2, 3})},
+                                           {"outputs,0", MakeTensor<float>(DType::kFloat32, {3}, {1, 2, 3})}});
   c.Write(t, f, {{"outputs,0", BFloat16({2}, {1, -1})}});
   c.Raw(t, GeLayoutFile(29, {2, 1, 16, 16}, {3, 20}));           // FRACTAL_NZ
   c.Raw(t, GeLayoutFile(29, {2, 2, 1, 16, 16}, {2, 3, 20}));     // FRACTAL_NZ, batched

@@ -19,18 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 namespace pb = toolkit::dumpdata;
 using testing::TempDir;
+using testing::MakeTensor;
 using testing::Values;
 using testing::WriteBytes;
 
 constexpr char kName[] = "MatMul.MatMul_3.44.6.1706596912161941";
 
-template <typename T>
-Tensor Make(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
-  Tensor t = Tensor::Allocate(dtype, std::move(shape));
-  EXPECT_EQ(t.nbytes, values.size() * sizeof(T));
-  std::memcpy(t.mutable_data(), values.data(), t.nbytes);
-  return t;
-}
 
 // A GE dump file from a header and payload bytes, as GE lays it out; `unknown` is appended to
 // the header (fields of a newer CANN).
@@ -71,9 +65,9 @@ TEST(GeDumpName, SplitsOpTypeNameAndNumbers) {
 TEST(GeDump, WritesAndReadsInputsAndOutputsByAddress) {
   TempDir dir;
   const std::string path = dir.File(kName);
-  const Tensor a = Make<float>(DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
-  const Tensor b = Make<int64_t>(DType::kInt64, {2}, {7, 8});
-  const Tensor y = Make<uint16_t>(DType::kFloat16, {3}, {FloatToHalf(1.5f), FloatToHalf(-2), FloatToHalf(0.25f)});
+  const Tensor a = MakeTensor<float>(DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor b = MakeTensor<int64_t>(DType::kInt64, {2}, {7, 8});
+  const Tensor y = MakeTensor<uint16_t>(DType::kFloat16, {3}, {FloatToHalf(1.5f), FloatToHalf(-2), FloatToHalf(0.25f)});
   GeDumpFormat().WriteAll(path, {{"inputs,0", a}, {"inputs,1", b}, {"outputs,0", y}});
   EXPECT_EQ(TensorMemberNames(path), (std::vector<std::string>{"inputs,0", "inputs,1", "outputs,0"}));
   NamedTensors all = ReadTensors(path);

@@ -19,15 +19,9 @@ namespace ait {
 namespace {
 
 using testing::RandomFloat32;
+using testing::MakeTensor;
 using testing::Values;
 
-template <typename T>
-Tensor Make(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
-  Tensor t = Tensor::Allocate(dtype, std::move(shape));
-  EXPECT_EQ(t.nbytes, values.size() * sizeof(T));
-  std::memcpy(t.mutable_data(), values.data(), t.nbytes);
-  return t;
-}
 
 // The message of the ait::Error that ApplyLayout(t, spec) throws ("" when it does not throw).
 std::string LayoutError(const Tensor& t, const std::string& spec) {
@@ -48,7 +42,7 @@ TEST(TensorLayout, SpecNamesTheHeadSize) {
 // Two rows of two heads of 4: each head (x0, x1, x2, x3) holds the rotary pairs (x0, x1) and
 // (x2, x3) side by side; rotate_half order puts the pair members 2 apart: (x0, x2, x1, x3).
 TEST(TensorLayout, HandComputedReorderFp32) {
-  const Tensor in = Make<float>(DType::kFloat32, {2, 8},
+  const Tensor in = MakeTensor<float>(DType::kFloat32, {2, 8},
                                 {0, 1, 2, 3, 4, 5, 6, 7,  //
                                  10, 11, 12, 13, 14, 15, 16, 17});
   const Tensor out = ApplyLayout(in, RopeInterleavedLayout(4));
@@ -65,7 +59,7 @@ TEST(TensorLayout, HandComputedReorderFp16MovesTheHalvesBitForBit) {
   // fp16 bit patterns, distinct in both bytes so that a byte-wise slip would show
   const std::vector<uint16_t> bits = {0x3c00, 0x4000, 0x4200, 0x4400, 0xbc01, 0xc002, 0x7bff, 0x0001,
                                       0x3555, 0x3666, 0x3777, 0x3888, 0x8000, 0x7c00, 0xfc00, 0x7e00};
-  const Tensor in = Make<uint16_t>(DType::kFloat16, {2, 8}, bits);
+  const Tensor in = MakeTensor<uint16_t>(DType::kFloat16, {2, 8}, bits);
   const Tensor out = ApplyLayout(in, "rope-interleaved:4");
   EXPECT_EQ(out.dtype, DType::kFloat16);
   EXPECT_EQ(out.shape, (std::vector<int64_t>{2, 8}));
@@ -79,16 +73,16 @@ TEST(TensorLayout, HeadsOnTheirOwnAxisAndWiderHeads) {
   // [tokens 1, heads 2, head_dim 8]: pairs (0,1) (2,3) (4,5) (6,7) -> 0 2 4 6 | 1 3 5 7
   std::vector<float> v(16);
   for (int i = 0; i < 16; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
-  const Tensor out = ApplyLayout(Make<float>(DType::kFloat32, {1, 2, 8}, v), "rope-interleaved:8");
+  const Tensor out = ApplyLayout(MakeTensor<float>(DType::kFloat32, {1, 2, 8}, v), "rope-interleaved:8");
   EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 2, 8}));
   EXPECT_EQ(Values<float>(out), (std::vector<float>{0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15}));
   // head size 2: one pair per head, already in both orders
-  EXPECT_EQ(Values<float>(ApplyLayout(Make<float>(DType::kFloat32, {4}, {1, 2, 3, 4}), "rope-interleaved:2")),
+  EXPECT_EQ(Values<float>(ApplyLayout(MakeTensor<float>(DType::kFloat32, {4}, {1, 2, 3, 4}), "rope-interleaved:2")),
             (std::vector<float>{1, 2, 3, 4}));
 }
 
 TEST(TensorLayout, EmptySpecReturnsTheTensorUnchanged) {
-  const Tensor in = Make<float>(DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor in = MakeTensor<float>(DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6});
   const Tensor out = ApplyLayout(in, "");
   EXPECT_EQ(out.data, in.data);  // the tensor itself, no copy
   EXPECT_EQ(out.owner, in.owner);
@@ -111,7 +105,7 @@ TEST(TensorLayout, DescriptionOnlyTensorIsCheckedButHasNoData) {
 }
 
 TEST(TensorLayout, UnknownSpecIsAnError) {
-  const Tensor t = Make<float>(DType::kFloat32, {8}, std::vector<float>(8, 1.0f));
+  const Tensor t = MakeTensor<float>(DType::kFloat32, {8}, std::vector<float>(8, 1.0f));
   for (const std::string spec : {"rope:4", "rope-interleaved", "Rope-Interleaved:4", "rope-interleaved-4", ":4",
                                  "transpose"}) {
     EXPECT_EQ(LayoutError(t, spec),
@@ -121,7 +115,7 @@ TEST(TensorLayout, UnknownSpecIsAnError) {
 }
 
 TEST(TensorLayout, GarbageDigitsAreABadHeadSize) {
-  const Tensor t = Make<float>(DType::kFloat32, {8}, std::vector<float>(8, 1.0f));
+  const Tensor t = MakeTensor<float>(DType::kFloat32, {8}, std::vector<float>(8, 1.0f));
   for (const std::string spec : {"rope-interleaved:4x", "rope-interleaved:x4", "rope-interleaved:-4",
                                  "rope-interleaved:+4", "rope-interleaved: 4", "rope-interleaved:4.0",
                                  "rope-interleaved:4:4", "rope-interleaved:99999999999999999999999"}) {
@@ -130,7 +124,7 @@ TEST(TensorLayout, GarbageDigitsAreABadHeadSize) {
 }
 
 TEST(TensorLayout, HeadSizeThatDoesNotFitIsAnError) {
-  const Tensor t = Make<float>(DType::kFloat32, {2, 6}, std::vector<float>(12, 1.0f));
+  const Tensor t = MakeTensor<float>(DType::kFloat32, {2, 6}, std::vector<float>(12, 1.0f));
   auto misfit = [](const std::string& spec, const std::string& shape) {
     return "tensor layout '" + spec + "' does not fit shape " + shape +
            ": the last axis must hold whole heads of an even size";
@@ -146,7 +140,7 @@ TEST(TensorLayout, HeadSizeThatDoesNotFitIsAnError) {
   for (const std::string spec : {"rope-interleaved:", "rope-interleaved:0"})
     EXPECT_EQ(LayoutError(t, spec), misfit(spec, "[2, 6]"));
   // a 0-d scalar has a last axis of 1
-  EXPECT_EQ(LayoutError(Make<float>(DType::kFloat32, {}, {1.0f}), "rope-interleaved:2"),
+  EXPECT_EQ(LayoutError(MakeTensor<float>(DType::kFloat32, {}, {1.0f}), "rope-interleaved:2"),
             misfit("rope-interleaved:2", "[]"));
   // the fitting sizes work
   EXPECT_EQ(LayoutError(t, "rope-interleaved:2"), "");
