@@ -36,12 +36,12 @@ class GgmlDumpConfig:
     dump_path    the -o folder: the dump goes to {dump_path}/ait_dump/
     token_range  tokens to write, a list of ids ([0, 1]), default [0]
     tensor_part  0 sources, 1 outputs (default), 2 both
-    A field set to None is left to the ATB_* variable `ait llm dump --exec` sets (-o, -er,
-    --tensor-part there), else to the default.
     node_filter  globs over ggml node names ("attn_norm-*", "ffn_out-1"); None = every node
     perturb      `NAME_GLOB=KIND[:MAG]` faults as `ait-engine --perturb` takes them
                  ("ffn_up-1=scale:1.05"): the node's output is changed before later nodes
                  read it, whether or not it is written
+    dump_path, token_range or tensor_part set to None is left to the ATB_* variable that
+    `ait llm dump --exec` sets (its -o, -er, -stp), else to the default.
     """
     dump_path: str = "."
     token_range: list = field(default_factory=lambda: [0])
