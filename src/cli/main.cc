@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "args.h"
+#include "cli/ait_revision.h"
 #include "commands.h"
 
 namespace {
@@ -34,8 +35,10 @@ constexpr const char* kUsage =
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (!args.empty() && (args[0] == "--version" || args[0] == "-V")) {
-    std::printf("ait-llm %s\n", AIT_VERSION);
+  // `ait --version` and `ait llm --version`: the version, and the git revision built from.
+  auto is_version = [](const std::string& a) { return a == "--version" || a == "-V"; };
+  if ((!args.empty() && is_version(args[0])) || (args.size() >= 2 && args[0] == "llm" && is_version(args[1]))) {
+    std::printf("ait-llm %s (git %s)\n", AIT_VERSION, kAitRevision);
     return ait::cli::kExitOk;
   }
   auto is_help = [](const std::string& a) { return a == "-h" || a == "--help"; };

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import REPO
+
 EPS = float(np.finfo(np.float32).eps)
 METRICS = ["cosine_similarity", "max_relative_error", "mean_relative_error", "max_absolute_error",
            "mean_absolute_error", "kl_divergence", "relative_euclidean_distance"]
@@ -292,8 +294,17 @@ def test_every_command_is_listed_and_none_is_planned(ait):
 
 
 def test_python_package_version_is_the_command_version(ait, ait_llm_package):
-    r = subprocess.run([ait, "--version"], capture_output=True, text=True)
-    assert r.stdout.strip() == f"ait-llm {ait_llm_package.__version__}"
+    import re
+    for args in (["--version"], ["llm", "--version"], ["-V"]):
+        r = subprocess.run([ait, *args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        m = re.fullmatch(r"ait-llm (\S+) \(git ([0-9a-f]{12})(-dirty)?\)", r.stdout.strip())
+        assert m, r.stdout
+        assert m.group(1) == ait_llm_package.__version__
+        # the revision the build was made from: this checkout's HEAD (make test builds before testing)
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        assert m.group(2) == head
     assert "__version__" not in ait_llm_package.__all__
 
 
