@@ -59,6 +59,8 @@ PRESETS = {
         torch_dtype="float32",
     ),
 }
+# The tiny preset with 4 layers: a model with middle layers (tests of faults planted there).
+PRESETS["tiny-4l"] = dict(PRESETS["tiny"], num_hidden_layers=4)
 NORM_SPREAD = 0.2
 
 

@@ -106,10 +106,8 @@ def ggufs(checkpoint, tmp_path_factory):
             for t in ("f32", "f16", "q8_0", "q4_0")}
 
 
-@pytest.fixture(scope="module")
-def golden(checkpoint, tmp_path_factory):
+def hf_golden(checkpoint, out):
     """HF fp32, greedy, tokens 0 and 1 dumped by register_hook (as `hf_llama.py run --dump-path`)."""
-    out = tmp_path_factory.mktemp("golden")
     model = hf_llama.load_model(checkpoint, "fp32")
     handle = hf_llama.dump_hook(model, str(out), [0, 1])
     try:
@@ -118,6 +116,11 @@ def golden(checkpoint, tmp_path_factory):
         handle.remove()
     (root,) = out.glob("ait_dump/torch_tensors/cpu_*")
     return Golden(root, generated, logits[:, 0, :])
+
+
+@pytest.fixture(scope="module")
+def golden(checkpoint, tmp_path_factory):
+    return hf_golden(checkpoint, tmp_path_factory.mktemp("golden"))
 
 
 @pytest.fixture(scope="module")
@@ -690,3 +693,42 @@ def test_a_node_filter_dump_pairs_only_the_nodes_it_holds(ggml_run, compared):
         index = int(pathlib.Path(r["my_data_path"]).parent.parent.name.split("_")[0])
         assert run.nodes[index]["opName"] == r["my_op_name"], r["my_data_path"]
     assert [(rc["my_name"], rc["token_id"]) for rc in c.root_causes] == [("ffn_up-1", "0")]
+
+
+# A model with middle layers: the tiny preset with 4 (hf_llama's "tiny-4l"), F16, a fault at a
+# node of layer 2 of three op types, each the only root cause.
+MIDDLE_FAULTS = [
+    ("attn_norm-2=scale:1.03", "MUL", "root.model.layers.2.input_layernorm"),
+    ("ffn_up-2=scale:1.03", "MUL_MAT", "root.model.layers.2.mlp.up_proj"),
+    ("ffn_swiglu-2=scale:1.04", "SWIGLU", "root.model.layers.2.mlp.down_proj"),
+]
+
+
+@pytest.fixture(scope="module")
+def four_layers(tmp_path_factory):
+    checkpoint = hf_llama.init_checkpoint(tmp_path_factory.mktemp("hf-tiny-4l"), SEED, preset="tiny-4l")
+    gguf_path = convert_hf_to_gguf(checkpoint, tmp_path_factory.mktemp("gguf-4l") / "f16.gguf", outtype="f16")["path"]
+    # The golden in a process of its own: register_hook counts forwards per process, and this
+    # module's first golden has already made two.
+    out = tmp_path_factory.mktemp("golden-4l")
+    r = run_checked(sys.executable, REPO / "python/golden/hf_llama.py", "run", "--model", checkpoint,
+                    "--input-ids", ",".join(map(str, PROMPT)), "--max-new-tokens", STEPS, "--dump-path", out,
+                    "--token-range", "0,1", env={"PYTHONPATH": BUILD / "python"}, timeout=300)
+    generated = [int(i) for i in r.stdout.strip().splitlines()[-1].split(",")]
+    (root,) = out.glob("ait_dump/torch_tensors/cpu_*")
+    return gguf_path, Golden(root, generated, None)
+
+
+@pytest.mark.parametrize("fault,op,module", MIDDLE_FAULTS, ids=[f for f, _, _ in MIDDLE_FAULTS])
+def test_a_fault_in_a_middle_layer_is_the_only_root_cause(ait, four_layers, tmp_path, fault, op, module):
+    gguf_path, golden4 = four_layers
+    config = GgmlDumpConfig(dump_path=str(tmp_path / "dump"), token_range=[0, 1], perturb=[fault])
+    result = dump_gguf(gguf_path, PROMPT, STEPS, config, threads=THREADS, follow_ids=golden4.generated[:1])
+    assert result.stats["perturbed"] == 2  # the node's one computing node, in both tokens
+    (root,) = (tmp_path / "dump").glob("ait_dump/tensors/0_*")
+    r = run_checked(ait, "llm", "compare", "-gp", golden4.root, "-mp", root, "-o", tmp_path / "cmp", timeout=120)
+    assert "ggml nodes named in the Llama table (with -mf entries): 51, paired with a module: 51" in r.stderr + r.stdout
+    (summary,) = (tmp_path / "cmp").glob("ait_cmp_summary_*.json")
+    causes = json.loads(summary.read_text())["root_causes"]
+    assert [(c["rank"], c["my_name"], c["my_type"], c["golden_name"], c["token_id"]) for c in causes] == \
+        [(1, fault.split("=")[0], op, module, "0")], r.stdout

@@ -282,7 +282,8 @@ class GgmlFiles {
       const int t = TorchOf(*l);
       const std::vector<topo::TensorFile> module_inputs = torch_.Inputs(t, torch_token);
       std::vector<char> used(module_inputs.size(), 0);
-      for (int s : Frontier(g)) {
+      frontiers_[g] = Frontier(g);  // a link's inputs, the same for every token
+      for (int s : frontiers_[g]) {
         if (LinkOf(s) || unlinked_golden_.count(s) || !External(s, t)) continue;
         const std::vector<topo::TensorFile> files = ggml_.Outputs(s, ggml_token);
         const int64_t count = files.empty() ? -1 : ggml_.Numel(files.front().path);
@@ -298,7 +299,9 @@ class GgmlFiles {
 
   std::vector<FilePair> Inputs(int g, const std::string& g_token, const std::string& t_token) const {
     std::vector<FilePair> out;
-    for (int s : Frontier(g)) {
+    auto frontier = frontiers_.find(g);
+    if (frontier == frontiers_.end()) return out;
+    for (int s : frontier->second) {
       const std::vector<topo::TensorFile> files = ggml_.Outputs(s, g_token);
       if (files.empty()) continue;  // not written
       if (const Link* ls = LinkOf(s)) {
@@ -333,6 +336,7 @@ class GgmlFiles {
   bool ggml_is_my_;
   std::vector<std::vector<int>> sources_, consumers_;  // by tree node: graph nodes only
   std::map<int, std::pair<int, std::string>> unlinked_golden_;  // ggml node -> (module, input stem)
+  std::map<int, std::vector<int>> frontiers_;                   // linked ggml node -> Frontier()
 
   const Link* LinkOf(int g) const { return ggml_is_my_ ? links_.OfMy(g) : links_.OfGolden(g); }
   int TorchOf(const Link& l) const { return ggml_is_my_ ? l.golden : l.my; }
