@@ -6,6 +6,11 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 PYTHON     := .venv/bin/python
 FUZZ_SECONDS ?= 15
+# ccache (scripts/install-deps.sh installs it) compiles the Release build through a cache that
+# tests/python/test_install.py's `pip install` of a copy of the repository then hits: paths
+# under the repository are hashed relative to it, so the copy's objects are these.
+CCACHE = $(shell command -v ccache 2>/dev/null)
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps build test unit-test python-test sanitize-test fuzz-test demo demo-llamacpp bench calibrate clean help
 
@@ -24,8 +29,9 @@ deps:
 
 # Both build folders are configured again when this Makefile changes, so one made before
 # takes its current flags (AIT_WERROR) too.
-$(BUILD)/build.ninja: Makefile
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIT_WERROR=ON >/dev/null
+$(BUILD)/build.ninja: Makefile | deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIT_WERROR=ON \
+	  $(if $(CCACHE),-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) >/dev/null
 
 build: deps $(BUILD)/build.ninja
 	@cmake --build $(BUILD) -j $(JOBS)

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev libhwy-dev libtbb-dev
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   libonnx-dev libprotobuf-dev protobuf-compiler pybind11-dev python3-dev libxxhash-dev libxlsxwriter-dev
@@ -35,7 +35,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys' 2>/dev/null; 
 fi
 if [ -s scripts/requirements.txt ]; then
   stamp=.venv/.requirements.sha
-  want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+  want=$(cat scripts/requirements.txt scripts/requirements-transformers.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "install-deps: installing pinned PyPI packages into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt

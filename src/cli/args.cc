@@ -96,6 +96,10 @@ std::string AliasFormatter::make_option_desc(const CLI::Option* opt) const {
 }
 
 int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases) {
+  if (raw.size() == 1 && raw[0] == kCompleteRequest) {
+    for (const std::string& word : CompletionWords(app, aliases)) std::printf("%s\n", word.c_str());
+    return kExitOk;
+  }
   std::vector<std::string> long_options;
   for (const CLI::Option* opt : app.get_options())
     if (!opt->get_lnames().empty()) long_options.push_back("--" + opt->get_lnames().front());
@@ -107,6 +111,20 @@ int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vec
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   return -1;
+}
+
+std::vector<std::string> CompletionWords(const CLI::App& app, const std::vector<OptionAlias>& aliases) {
+  std::vector<std::string> words;
+  for (const CLI::Option* opt : app.get_options()) {
+    for (const std::string& name : opt->get_lnames()) {
+      const std::string long_form = "--" + name;
+      for (const OptionAlias& alias : aliases)
+        if (alias.long_form == long_form) words.push_back(alias.short_form);
+      words.push_back(long_form);
+    }
+    for (const std::string& name : opt->get_snames()) words.push_back("-" + name);
+  }
+  return words;
 }
 
 CLI::Option* Bounded(CLI::Option* option, const std::string& type, double lo, double hi) {

@@ -27,6 +27,11 @@ std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args, con
 // return: kExitOk after --help, kExitUsage for a parse error (CLI11 printed the message).
 int ParseArgs(CLI::App& app, const std::vector<std::string>& raw, const std::vector<OptionAlias>& aliases);
 
+// Shell completion (src/cli/completion.bash): `ait llm COMMAND __complete` prints the
+// command's option names, one per line (short aliases, long names), instead of running it.
+inline constexpr const char* kCompleteRequest = "__complete";
+std::vector<std::string> CompletionWords(const CLI::App& app, const std::vector<OptionAlias>& aliases);
+
 // Limits `option` to numbers from `lo` to `hi` (`hi` infinite: no upper bound), in words people
 // read: `--help` shows the type as "FLOAT in [-1, 1]" or "INT (>= 0)", and a value outside gets
 // "--threads: '-1' is not >= 0" (CLI11's own ranges print DBL_MAX in full).

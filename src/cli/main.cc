@@ -31,6 +31,18 @@ constexpr const char* kUsage =
     "\n"
     "Run 'ait llm <command> --help' for the options of a command.\n";
 
+struct Command {
+  const char* name;
+  const char* alias;  // the original's short name, or nullptr
+  int (*run)(const std::vector<std::string>&);
+};
+
+constexpr Command kCommands[] = {
+    {"compare", "cc", ait::cli::RunCompare}, {"dump", "dd", ait::cli::RunDump},
+    {"errcheck", "ee", ait::cli::RunErrcheck}, {"onnx", nullptr, ait::cli::RunOnnx},
+    {"opcheck", nullptr, ait::cli::RunOpcheck},
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +51,16 @@ int main(int argc, char** argv) {
   auto is_version = [](const std::string& a) { return a == "--version" || a == "-V"; };
   if ((!args.empty() && is_version(args[0])) || (args.size() >= 2 && args[0] == "llm" && is_version(args[1]))) {
     std::printf("ait-llm %s (git %s)\n", AIT_VERSION, kAitRevision);
+    return ait::cli::kExitOk;
+  }
+  // Shell completion (src/cli/completion.bash): the words that may come next.
+  if (args.size() == 1 && args[0] == ait::cli::kCompleteRequest) {
+    std::puts("llm\n--help\n--version");
+    return ait::cli::kExitOk;
+  }
+  if (args.size() == 2 && args[0] == "llm" && args[1] == ait::cli::kCompleteRequest) {
+    for (const Command& c : kCommands) std::puts(c.name);
+    std::puts("--help\n--version");
     return ait::cli::kExitOk;
   }
   auto is_help = [](const std::string& a) { return a == "-h" || a == "--help"; };
@@ -53,11 +75,8 @@ int main(int argc, char** argv) {
   }
   const std::string& command = args[1];
   std::vector<std::string> rest(args.begin() + 2, args.end());
-  if (command == "compare" || command == "cc") return ait::cli::RunCompare(rest);
-  if (command == "dump" || command == "dd") return ait::cli::RunDump(rest);
-  if (command == "errcheck" || command == "ee") return ait::cli::RunErrcheck(rest);
-  if (command == "onnx") return ait::cli::RunOnnx(rest);
-  if (command == "opcheck") return ait::cli::RunOpcheck(rest);
+  for (const Command& c : kCommands)
+    if (command == c.name || (c.alias && command == c.alias)) return c.run(rest);
   std::fprintf(stderr, "ait llm: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return ait::cli::kExitUsage;
 }

@@ -21,6 +21,7 @@
 #include "ait/error.h"
 #include "ait/log.h"
 #include "ait/probe_env.h"
+#include "bundled_library.h"
 
 extern char** environ;
 
@@ -89,13 +90,6 @@ std::vector<std::string> SplitExecCommand(const std::string& exec) {
 
 namespace {
 
-fs::path ExecutableDir() {
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) Fail("/proc/self/exe", "cannot locate the ait program: {}", ec.message());
-  return self.parent_path();
-}
-
 // Runs `argv` and returns (exit status or -1, stdout).
 std::pair<int, std::string> RunCapturingStdout(const std::vector<std::string>& argv) {
   int fds[2];
@@ -150,7 +144,7 @@ bool AtbUsesCxx11(const fs::path& libatb, std::string& reason) {
 void CheckLibrary(const fs::path& lib) {
   struct stat st;
   if (lstat(lib.c_str(), &st) != 0)
-    Fail(lib.string(), "the probe library is missing ({}); build it with 'make build'", std::strerror(errno));
+    Fail(lib.string(), "the probe library is missing ({}); it is built with ait ('make build') and installed beside it", std::strerror(errno));
   if (S_ISLNK(st.st_mode)) Fail(lib.string(), "the probe library is a symbolic link; refusing to preload it");
   if (!S_ISREG(st.st_mode)) Fail(lib.string(), "the probe library is not a regular file");
   if (st.st_uid != geteuid() && st.st_uid != 0)
@@ -173,7 +167,6 @@ constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 }  // namespace
 
 ProbeChoice ChooseProbe(ProbeAbi abi) {
-  const fs::path lib_dir = ExecutableDir().parent_path() / "lib";
   ProbeChoice choice;
   bool cxx11 = true;
   if (abi == ProbeAbi::kOld || abi == ProbeAbi::kCxx11) {
@@ -189,7 +182,7 @@ ProbeChoice ChooseProbe(ProbeAbi abi) {
     choice.reason =
         fmt::format("the string ABI of ait-engine (no ATB install found through {})", probe_env::kAtbHomePath);
   }
-  const fs::path lib = lib_dir / (cxx11 ? probe_env::kProbeLibraryAbi1 : probe_env::kProbeLibraryAbi0);
+  const fs::path lib = BundledLibrary(cxx11 ? probe_env::kProbeLibraryAbi1 : probe_env::kProbeLibraryAbi0);
   CheckLibrary(lib);
   choice.path = lib.string();
   return choice;

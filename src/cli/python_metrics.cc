@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "args.h"
+#include "bundled_library.h"
 #include "cli/pyalg/pyalg.h"
 
 namespace ait::cli {
@@ -14,9 +15,8 @@ namespace fs = std::filesystem;
 PythonMetrics LoadPythonMetrics(const std::vector<std::string>& specs) {
   PythonMetrics out;
   std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  const fs::path plugin = exe.parent_path().parent_path() / "lib" / "libait_pyalg.so";
-  if (ec || !fs::exists(plugin, ec)) {
+  const fs::path plugin = BundledLibrary("libait_pyalg.so");
+  if (!fs::exists(plugin, ec)) {
     out.status = kExitFailure;
     out.error = "this build of ait has no Python support: " + plugin.string() +
                 " is missing (it is built with the Python package, AIT_PYTHON=ON)";

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...common import bundled
 from .llama_run import LlamaSession
 
 _LIBRARY_NAME = "libait_ggml_dump.so"
@@ -70,19 +71,22 @@ class GgmlDumpConfig:
 
 
 def library_path():
-    """libait_ggml_dump.so: $AIT_GGML_DUMP_LIBRARY, else the build folder's lib/ beside this
-    package (build/python/ait_llm -> build/lib), else $AIT_BUILD_DIR/lib."""
+    """libait_ggml_dump.so: $AIT_GGML_DUMP_LIBRARY, else the one installed with the package
+    (ait_llm/lib in a wheel, build/lib beside build/python), else $AIT_BUILD_DIR/lib."""
     candidates = []
     if os.environ.get(_LIBRARY_ENV):
         candidates.append(pathlib.Path(os.environ[_LIBRARY_ENV]))
-    candidates.append(pathlib.Path(__file__).resolve().parents[4] / "lib" / _LIBRARY_NAME)
+    bundled_library = bundled.find("lib", _LIBRARY_NAME)
+    if bundled_library is not None:
+        candidates.append(bundled_library)
     if os.environ.get("AIT_BUILD_DIR"):
         candidates.append(pathlib.Path(os.environ["AIT_BUILD_DIR"]) / "lib" / _LIBRARY_NAME)
     for c in candidates:
         if c.is_file():
             return c
+    looked = ", ".join(str(c) for c in candidates) or "the package's lib/ folder"
     raise FileNotFoundError(
-        f"{_LIBRARY_NAME} not found (looked at {', '.join(str(c) for c in candidates)}): it is built by "
+        f"{_LIBRARY_NAME} not found (looked at {looked}): it is built by "
         "`make build` when the project venv has llama-cpp-python (scripts/install-deps.sh installs it), "
         f"or name it with {_LIBRARY_ENV}")
 
