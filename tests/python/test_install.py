@@ -17,6 +17,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import tomllib
 
 import numpy as np
 import pytest
@@ -214,32 +215,49 @@ def cmake_cache(name):
     return ""
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory):
-    """A fresh venv with ait-llm pip-installed from a copy of the repository."""
-    # Under the build folder, so that the copy shares CCACHE_BASEDIR with the repository.
-    copy = BUILD / "install-test" / "ait-llm"
-    shutil.rmtree(copy.parent, ignore_errors=True)
+def repository_copy(name):
+    """A fresh copy of the repository under the build folder, so that it shares
+    CCACHE_BASEDIR with the repository; and the environment to build it in."""
+    copy = BUILD / "install-test" / name
+    shutil.rmtree(copy, ignore_errors=True)
     copy.mkdir(parents=True)
     copy_repository(copy)
     env = outside_env()
     env["CCACHE_BASEDIR"] = os.path.commonpath([REPO.resolve(), copy.resolve()])
-    # The compilers, flags and launcher of `make build`, so that ccache finds its objects (the
-    # pip build would otherwise take sysconfig's x86_64-linux-gnu-g++, another name for g++).
-    settings = [f"build-dir={copy / 'build'}", "cmake.define.AIT_WERROR=ON"]
+    return copy, env
+
+
+def pip_settings(build_dir):
+    """--config-settings for a build in `build_dir` (one level below the copy, as build/ is
+    below the repository) with the compilers, flags and launcher of `make build`, so that
+    ccache finds its objects (pip would otherwise take sysconfig's x86_64-linux-gnu-g++,
+    another name for the same g++)."""
+    settings = [f"build-dir={build_dir}", "cmake.define.AIT_WERROR=ON"]
     for variable in ("CMAKE_C_COMPILER", "CMAKE_CXX_COMPILER", "CMAKE_C_COMPILER_LAUNCHER",
                      "CMAKE_CXX_COMPILER_LAUNCHER"):
         if cmake_cache(variable):
             settings.append(f"cmake.define.{variable}={cmake_cache(variable)}")
-    folder = tmp_path_factory.mktemp("pip") / "venv"
+    return [f"--config-settings={s}" for s in settings]
+
+
+def fresh_venv(folder, env, user_packages=True):
     run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", folder], cwd="/", env=env)
-    # The user's environment has their model's packages: Debian's torch (system site packages),
-    # and transformers, pinned as the project's own venv has it.
-    run([folder / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-         REPO / "scripts/requirements-transformers.txt"], cwd="/", env=env)
+    if user_packages:
+        # The user's environment has their model's packages: Debian's torch (system site
+        # packages), and transformers, pinned as the project's own venv has it.
+        run([folder / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+             REPO / "scripts/requirements-transformers.txt"], cwd="/", env=env)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    """A fresh venv with ait-llm pip-installed from a copy of the repository."""
+    copy, env = repository_copy("ait-llm")
+    folder = fresh_venv(tmp_path_factory.mktemp("pip") / "venv", env)
     run([folder / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", copy,
-         *(f"--config-settings={s}" for s in settings)], cwd=copy.parent, env=env, timeout=1500)
-    shutil.rmtree(copy.parent)  # nothing may depend on the copy or its build folder
+         *pip_settings(copy / "build")], cwd=copy.parent, env=env, timeout=1500)
+    shutil.rmtree(copy)  # nothing may depend on the copy or its build folder
     return folder
 
 
@@ -292,3 +310,32 @@ def test_pip_installed_toolkit_finds_the_root_cause_from_outside_the_repository(
              "print(ait_llm.compare_folders(sys.argv[1], sys.argv[2])[\"summary\"][\"root_causes\"][0][\"my_name\"])",
              golden, my], cwd=tmp_path, env=env)
     assert r.stdout.strip() == "LinearOperation_2_9"
+
+
+def test_editable_install_runs_the_python_sources_in_place(tmp_path):
+    copy, env = repository_copy("ait-llm-editable")
+    try:
+        folder = fresh_venv(tmp_path / "venv", env, user_packages=False)
+        # docs/INSTALL.md: the build backend in the venv, and no build isolation, so that the
+        # build folder's configuration stays valid from one install to the next.
+        requires = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+        run([folder / "bin/python", "-m", "pip", "install", "-q", "--disable-pip-version-check", *requires], cwd="/",
+            env=env)
+        install = [folder / "bin/python", "-m", "pip", "install", "--disable-pip-version-check", "--no-build-isolation",
+                   "-e", copy, *pip_settings(copy / "build-editable")]
+        run([*install, "-q"], cwd=tmp_path, env=env, timeout=1500)
+        python = [folder / "bin/python", "-c", "import ait_llm, ait_llm._ait_core; print(ait_llm.__file__); "
+                  "print(ait_llm.__version__); import ait_llm.edited; print(ait_llm.edited.VALUE)"]
+        # A module added to the sources is importable without reinstalling.
+        (copy / "python/ait_llm/edited.py").write_text("VALUE = 42\n")
+        r = run(python, cwd=tmp_path, env=outside_env())
+        assert r.stdout.split() == [str(copy / "python/ait_llm/__init__.py"), "0.1.0", "42"]
+        version = run(["ait", "--version"], cwd=tmp_path, env=outside_env(folder / "bin")).stdout
+        assert version.startswith("ait-llm 0.1.0 (git ")
+        # Installing again reuses the build folder: nothing is compiled or linked.
+        r = run([*install, "-v"], cwd=tmp_path, env=env, timeout=1500)
+        log = r.stdout + r.stderr
+        assert "*** Building project with Ninja" in log
+        assert "Building CXX object" not in log and "Linking" not in log, log[-3000:]
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
