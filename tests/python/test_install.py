@@ -339,3 +339,25 @@ def test_editable_install_runs_the_python_sources_in_place(tmp_path):
         assert "Building CXX object" not in log and "Linking" not in log, log[-3000:]
     finally:
         shutil.rmtree(copy, ignore_errors=True)
+
+
+def test_installed_ait_without_its_probe_says_which_file_is_missing(prefix, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(prefix, broken, symlinks=True)
+    (broken / "lib/libait_probe_abi1.so").unlink()
+    r = subprocess.run([broken / "bin/ait", "llm", "dump", "-o", tmp_path / "dump", "--exec", "true"],
+                       capture_output=True, text=True, cwd=tmp_path, env=outside_env(), timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert f"{broken}/lib/libait_probe_abi1.so" in r.stderr and "the probe library is missing" in r.stderr
+    assert not (tmp_path / "dump").exists() or not any((tmp_path / "dump").rglob("*.bin"))
+
+
+def test_console_script_without_its_program_says_where_it_looked(tmp_path):
+    # The pure-Python package alone: no extension, no bin/ beside it.
+    shutil.copytree(REPO / "python/ait_llm", tmp_path / "site/ait_llm")
+    r = subprocess.run(["/usr/bin/python3", "-c", "from ait_llm.common.bundled import ait; ait()", "--version"],
+                       capture_output=True, text=True, cwd=tmp_path,
+                       env={**outside_env(), "PYTHONPATH": str(tmp_path / "site")}, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"ait: the program is not in this installation of ait_llm (looked at "
+                               f"{tmp_path / 'site/ait_llm/bin/ait'}, {tmp_path / 'bin/ait'})")
