@@ -144,7 +144,8 @@ bool AtbUsesCxx11(const fs::path& libatb, std::string& reason) {
 void CheckLibrary(const fs::path& lib) {
   struct stat st;
   if (lstat(lib.c_str(), &st) != 0)
-    Fail(lib.string(), "the probe library is missing ({}); it is built with ait ('make build') and installed beside it", std::strerror(errno));
+    Fail(lib.string(), "the probe library is missing ({}); it is built with ait ('make build') and installed beside it",
+         std::strerror(errno));
   if (S_ISLNK(st.st_mode)) Fail(lib.string(), "the probe library is a symbolic link; refusing to preload it");
   if (!S_ISREG(st.st_mode)) Fail(lib.string(), "the probe library is not a regular file");
   if (st.st_uid != geteuid() && st.st_uid != 0)
