@@ -29,7 +29,8 @@ constexpr const char* kUsage =
     "  opcheck        check each operation of a dump on its own inputs against a float64\n"
     "                 reference; PASS/FAILED per output tensor by the standard of its dtype\n"
     "\n"
-    "Run 'ait llm <command> --help' for the options of a command.\n";
+    "Run 'ait llm <command> --help' (or 'man ait-llm-<command>') for the options of a command,\n"
+    "'ait --version' for the version and the git revision it was built from.\n";
 
 struct Command {
   const char* name;
