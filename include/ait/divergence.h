@@ -185,8 +185,22 @@ struct RootCause {
   std::optional<size_t> checked_by;
 };
 
+// An integer input (token ids, positions) of the first token's first operation that went off,
+// differing from the golden's: the two runs were not fed the same inputs, and what follows
+// carries that difference rather than a precision problem of the model.
+struct InputMismatch {
+  size_t op = 0;              // index into OpPairing::ops
+  std::string token_id;
+  std::string label;          // the tensor pair's label ("GatherOperation_0:intensor1 ~ ...")
+  std::string my_path, golden_path;
+};
+
+// "the runs were fed different inputs: ..." for reports.
+std::string DescribeInputMismatch(const InputMismatch& m);
+
 struct DivergenceReport {
   std::vector<OpDivergence> ops;       // parallel to OpPairing::ops
+  std::optional<InputMismatch> input_mismatch;
   std::vector<RootCause> root_causes;  // most likely first: earliest in execution order
   size_t root_causes_left_out = 0;     // candidates beyond max_root_causes
   // The leaf operations that add the most error (largest local_error first), root causes left

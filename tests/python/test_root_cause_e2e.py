@@ -120,6 +120,7 @@ def test_hf_golden_vs_engine_low_precision_close_not_identical_no_root_cause(ait
                                                                             dtype):
     r, s, rows = compare(ait, torch_dump("fp32"), engine_dump("--dtype", dtype), tmp_path)
     assert s["root_causes"] == [], r.stdout
+    assert "input_mismatch" not in s  # both runs were fed the same prompt
     good = scored(rows)
     assert len(good) >= TOKENS * 2 * 12
     assert min(float(row["cosine_similarity"]) for row in good) > 0.99
@@ -155,6 +156,26 @@ def test_hf_golden_vs_engine_fp16_with_a_planted_fault(ait, torch_dump, engine_d
     assert first["golden_name"] == module, r.stdout
     assert first["token_id"] == "0"
     assert op in r.stdout and module in r.stdout
+    assert "input_mismatch" not in s and "fed different inputs" not in r.stdout
+
+
+def test_runs_fed_different_tokens_are_named_as_such_not_as_a_fault_of_the_model(ait, ait_engine, hf_model, torch_dump,
+                                                                                 tmp_path):
+    other = PROMPT.replace("42", "43")  # one prompt token differs; nothing is wrong in the engine
+    out = tmp_path / "my"
+    run_checked(ait, "llm", "dump", "--exec", f"{ait_engine} run --model {hf_model} --input-ids {other} "
+                f"--max-new-tokens {TOKENS} --dtype fp16", "--type", "model", "layer", "tensor", "-er", "0,1", "-o", out,
+                timeout=300)
+    r, s, _ = compare(ait, torch_dump("fp32"), only_dir(out, "ait_dump/tensors/0_*"), tmp_path / "cmp")
+    assert s["root_causes"] == [], r.stdout
+    m = s["input_mismatch"]
+    assert (m["token_id"], m["my_name"], m["golden_name"]) == ("0", "GatherOperation_0", "root.model.embed_tokens")
+    assert m["tensor"] == "GatherOperation_0:intensor1 ~ root.model.embed_tokens:input_0"
+    assert m["my_path"].endswith("intensor1.bin") and m["golden_path"].endswith("input_0.pth")
+    assert ("no root cause in the model: the runs were fed different inputs: GatherOperation_0:intensor1 ~ "
+            "root.model.embed_tokens:input_0 (token 0)") in r.stdout
+    (html,) = (tmp_path / "cmp").glob("*.html")
+    assert "the runs were fed different inputs" in html.read_text()
 
 
 def test_torch_fp32_vs_torch_bf16_pairs_modules_by_name(ait, torch_dump, tmp_path):

@@ -599,6 +599,33 @@ std::string_view VerdictName(Verdict verdict) {
   return "?";
 }
 
+namespace {
+
+// The first token's first operation (in execution order) with an off tensor: if an integer
+// input of it differs from the golden's, nothing before it went wrong, so the runs were fed
+// different inputs (other prompt tokens, other positions).
+std::optional<InputMismatch> FindInputMismatch(const std::vector<OpPair>& ops, const DivergenceReport& report,
+                                               const std::vector<CompareRow>& rows,
+                                               const std::unordered_map<std::string, size_t>& row_of) {
+  const double T = report.distance_threshold;
+  for (size_t i = 0; i < ops.size() && ops[i].token_id == ops.front().token_id; ++i) {
+    const OpDivergence& d = report.ops[i];
+    if (!d.inputs.off(T) && !d.outputs.off(T)) continue;
+    for (const TensorPair& p : ops[i].inputs) {
+      auto it = row_of.find(PathKey(p));
+      if (it == row_of.end()) continue;
+      const CompareRow& row = rows[it->second];
+      const TensorScore t = ScoreTensor(row);
+      if (IsExact(row.golden) && IsExact(row.my) && t.state == TensorScore::State::kScored && t.distance > T)
+        return InputMismatch{i, ops[i].token_id, p.label, p.my_path, p.golden_path};
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<CompareRow>& rows,
                                    const DivergenceOptions& options, const PeerFloor* peer,
                                    const LocalChecks* local) {
@@ -778,6 +805,8 @@ DivergenceReport AnalyzeDivergence(const OpPairing& pairing, const std::vector<C
     }
   }
 
+  report.input_mismatch = FindInputMismatch(ops, report, rows, row_of);
+
   // Candidates: introducing operations with nothing introducing inside them.
   std::vector<size_t> introducing;
   std::unordered_map<std::string, InnerIndex> inner;  // by token
@@ -863,8 +892,18 @@ bool AllWithinThreshold(const DivergenceReport& r) {
   return !any_off && r.introducing == 0 && (r.clean > 0 || r.propagating > 0);
 }
 
+std::string DescribeInputMismatch(const InputMismatch& m) {
+  std::string out = fmt::format("the runs were fed different inputs: {} (token {}) differs from the golden's "
+                                "before any operation went wrong, so the errors that follow are carried in, not "
+                                "born in the model; compare runs fed the same token ids",
+                                m.label, m.token_id);
+  if (m.token_id != "0") out += " (or an earlier token that was not dumped went wrong)";
+  return out;
+}
+
 std::string NoRootCauseReason(const DivergenceReport& r) {
   if (r.ops.empty()) return "no root cause: the dumps hold no operation outputs to analyse";
+  if (r.input_mismatch) return "no root cause in the model: " + DescribeInputMismatch(*r.input_mismatch);
   if (AllWithinThreshold(r)) return "no root cause: all operations within threshold";
   if (r.introducing == 0 && r.clean == 0 && r.propagating == 0) return "no root cause: no operation output could be scored";
   return "no root cause found: some outputs are off, but no operation turns inputs within threshold into an off "
@@ -939,6 +978,8 @@ std::string FormatVerdictCounts(const DivergenceReport& r) {
 
 std::string FormatRootCauses(const OpPairing& pairing, const DivergenceReport& r) {
   std::string out = FormatVerdictCounts(r);
+  if (r.input_mismatch && !r.root_causes.empty())
+    out += "Warning: " + DescribeInputMismatch(*r.input_mismatch) + "\n";
   if (r.root_causes.empty()) {
     out += NoRootCauseReason(r) + "\n";
     out += FormatContributors(pairing, r);

@@ -132,6 +132,9 @@ std::string OpcheckNote(const OpPairing& ops, const DivergenceReport& r, const R
 // The root causes: one line each, then their evidence as a table (or why there is none).
 std::string RootCauseSection(const OpPairing& ops, const DivergenceReport& r) {
   std::string h = "<h2>Root causes</h2>\n";
+  if (r.input_mismatch && !r.root_causes.empty())
+    h += fmt::format("<p class=\"bad\" id=\"input-mismatch\">Warning: {}</p>\n",
+                     HtmlEscape(DescribeInputMismatch(*r.input_mismatch)));
   if (r.root_causes.empty()) {
     const bool ok = AllWithinThreshold(r);
     return h + fmt::format("<p class=\"{}\" id=\"verdict\">{}</p>\n", ok ? "ok" : "bad",

@@ -159,7 +159,7 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
   for (size_t i = 0; i < ops.ops.size(); ++i) op_rows.push_back(OpJson(i, ops.ops[i], r.ops[i]));
   json reasons = json::array();
   for (const auto& [reason, count] : summary.fail_reasons) reasons.push_back(json{{"reason", reason}, {"count", count}});
-  return json{
+  json summary_json = json{
       {"schema", "ait-llm/compare-summary/1"},
       {"strategy", ops.strategy},
       {"golden_root", ops.golden_root.string()},
@@ -187,6 +187,16 @@ json BuildSummaryJson(const OpPairing& ops, const DivergenceReport& r, const Com
       {"contributors", contributors},
       {"operations", op_rows},
       {"notes", ops.notes}};
+  // Only when found, so summaries of runs fed the same inputs keep their shape.
+  if (r.input_mismatch)
+    summary_json["input_mismatch"] = json{{"token_id", r.input_mismatch->token_id},
+                                          {"my_name", ops.ops[r.input_mismatch->op].my_name},
+                                          {"golden_name", ops.ops[r.input_mismatch->op].golden_name},
+                                          {"tensor", r.input_mismatch->label},
+                                          {"my_path", r.input_mismatch->my_path},
+                                          {"golden_path", r.input_mismatch->golden_path},
+                                          {"message", DescribeInputMismatch(*r.input_mismatch)}};
+  return summary_json;
 }
 
 std::string SummaryJsonText(const json& summary) {
