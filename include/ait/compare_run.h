@@ -32,6 +32,7 @@ inline constexpr FailCondition kFailConditions[] = {
     {"root-cause", 4, "a root cause was named"},
     {"off", 5, "a tensor pair is off: below the cosine threshold, above its relative L2 error, or NaN/inf"},
     {"failed", 6, "a tensor pair could not be compared (unreadable, shapes differ)"},
+    {"inputs-differ", 7, "the runs were fed different inputs (other token ids): the JSON's input_mismatch"},
 };
 
 struct CompareRequest {

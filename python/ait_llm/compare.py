@@ -103,7 +103,8 @@ def compare_folders(golden, my, output=None, cosine_threshold=0.99, op_mapping_f
     dtype, paired to the golden like ``my``; each operation's local error is then judged against
     the same operation's in the peer (docs/ROOT_CAUSE.md), and ``summary["peer"]`` says how.
 
-    ``fail_on`` is the command's ``--fail-on`` (``"root-cause"``, ``"off"``, ``"failed"``):
+    ``fail_on`` is the command's ``--fail-on`` (``"root-cause"``, ``"off"``, ``"failed"``,
+    ``"inputs-differ"``):
     ``summary["verdict"]`` gives the conditions that held and the ``exit_status`` the command
     would return (0 when none asked for held).
 

@@ -65,9 +65,10 @@ void SetVerdict(const CompareRequest& request, CompareResult& result) {
   });
   result.fail_on = request.fail_on;
   for (const FailCondition& c : kFailConditions) {
-    const bool holds = c.name == "root-cause" ? !result.analysis.root_causes.empty()
-                       : c.name == "off"      ? off
-                                              : result.summary.failed > 0;
+    const bool holds = c.name == "root-cause"    ? !result.analysis.root_causes.empty()
+                       : c.name == "off"           ? off
+                       : c.name == "inputs-differ" ? result.analysis.input_mismatch.has_value()
+                                                   : result.summary.failed > 0;
     if (!holds) continue;
     result.conditions.emplace_back(c.name);
     if (result.exit_status == 0 &&

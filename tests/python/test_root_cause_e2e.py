@@ -176,6 +176,11 @@ def test_runs_fed_different_tokens_are_named_as_such_not_as_a_fault_of_the_model
             "root.model.embed_tokens:input_0 (token 0)") in r.stdout
     (html,) = (tmp_path / "cmp").glob("*.html")
     assert "the runs were fed different inputs" in html.read_text()
+    assert s["verdict"]["conditions"] == ["off", "inputs-differ"] and s["verdict"]["exit_status"] == 0
+    # For CI: a condition of its own, exit status 7.
+    _, s, _ = compare(ait, torch_dump("fp32"), only_dir(out, "ait_dump/tensors/0_*"), tmp_path / "ci", "--fail-on",
+                      "root-cause,inputs-differ", rc=7)
+    assert s["verdict"]["exit_status"] == 7
 
 
 def test_torch_fp32_vs_torch_bf16_pairs_modules_by_name(ait, torch_dump, tmp_path):
@@ -298,7 +303,7 @@ def test_fail_on_exit_statuses_and_the_json_verdict(ait, torch_dump, engine_dump
                       "--fail-on", "off,failed")
     assert s["verdict"] == {"fail_on": ["root-cause", "off", "failed"], "conditions": [], "exit_status": 0}
     r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", faulty, "--fail-on", "roots", rc=2)
-    assert "--fail-on: 'roots' is not one of root-cause, off, failed" in r.stderr
+    assert "--fail-on: 'roots' is not one of root-cause, off, failed, inputs-differ" in r.stderr
     help_text = run_checked(ait, "llm", "compare", "--help").stdout
     for line in ("4  root-cause", "5  off", "6  failed"):
         assert line in help_text
