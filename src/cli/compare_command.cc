@@ -43,7 +43,7 @@ std::string Indented(const std::string& line, size_t indent) {
 std::string FailOnHelp() {
   std::string out;
   for (const FailCondition& c : kFailConditions)
-    out += Indented(fmt::format("  {}  {:<10}  {}", c.exit_status, c.name, c.meaning), 17) + "\n";
+    out += Indented(fmt::format("  {}  {:<13}  {}", c.exit_status, c.name, c.meaning), 20) + "\n";
   out += "  (several: the status of the first in this list; the JSON's \"verdict\" says which held)";
   return out;
 }

@@ -305,7 +305,7 @@ def test_fail_on_exit_statuses_and_the_json_verdict(ait, torch_dump, engine_dump
     r = run_checked(ait, "llm", "compare", "-gp", golden, "-mp", faulty, "--fail-on", "roots", rc=2)
     assert "--fail-on: 'roots' is not one of root-cause, off, failed, inputs-differ" in r.stderr
     help_text = run_checked(ait, "llm", "compare", "--help").stdout
-    for line in ("4  root-cause", "5  off", "6  failed"):
+    for line in ("4  root-cause", "5  off", "6  failed", "7  inputs-differ"):
         assert line in help_text
 
 
