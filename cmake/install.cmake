@@ -75,25 +75,15 @@ endif()
 install(FILES ${CMAKE_SOURCE_DIR}/src/cli/completion.bash DESTINATION ${AIT_INSTALL_DATADIR}/bash-completion/completions
   RENAME ait)
 
-# Man pages, written at build time from the program's own --help (cmake/man_page.cmake):
-# one for `ait`, one for each command of src/cli/main.cc.
-set(AIT_COMMANDS compare dump errcheck onnx opcheck)
-string(REPLACE ";" "," AIT_COMMAND_LIST "${AIT_COMMANDS}")
-set(AIT_MAN_PAGES)
-foreach(command "" ${AIT_COMMANDS})
-  if(command)
-    set(page ait-llm-${command}.1)
-  else()
-    set(page ait.1)
-  endif()
-  add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/man/${page}
-    COMMAND ${CMAKE_COMMAND} -DAIT=$<TARGET_FILE:ait> -DCOMMAND=${command} -DALL=${AIT_COMMAND_LIST} -DVERSION=${PROJECT_VERSION}
-            -DOUTPUT=${CMAKE_BINARY_DIR}/man/${page} -P ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake
-    DEPENDS ait ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake COMMENT "" VERBATIM)
-  list(APPEND AIT_MAN_PAGES ${CMAKE_BINARY_DIR}/man/${page})
-endforeach()
-add_custom_target(ait_man_pages ALL DEPENDS ${AIT_MAN_PAGES})
-install(FILES ${AIT_MAN_PAGES} DESTINATION ${AIT_INSTALL_DATADIR}/man/man1)
+# Man pages, written at build time from the program's own --help (cmake/man_page.cmake): one
+# for `ait`, one for each command it lists. They are rewritten whenever `ait` is relinked.
+add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/man/ait.1
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
+  COMMAND ${CMAKE_COMMAND} -DAIT=$<TARGET_FILE:ait> -DVERSION=${PROJECT_VERSION} -DOUTPUT_DIR=${CMAKE_BINARY_DIR}/man
+          -P ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake
+  DEPENDS ait ${CMAKE_SOURCE_DIR}/cmake/man_page.cmake COMMENT "" VERBATIM)
+add_custom_target(ait_man_pages ALL DEPENDS ${CMAKE_BINARY_DIR}/man/ait.1)
+install(DIRECTORY ${CMAKE_BINARY_DIR}/man/ DESTINATION ${AIT_INSTALL_DATADIR}/man/man1 FILES_MATCHING PATTERN "*.1")
 
 # The C++ package: headers, CMake config, pkg-config. Not in a wheel, which is for Python
 # and the command line.

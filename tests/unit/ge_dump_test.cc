@@ -25,7 +25,6 @@ using testing::WriteBytes;
 
 constexpr char kName[] = "MatMul.MatMul_3.44.6.1706596912161941";
 
-
 // A GE dump file from a header and payload bytes, as GE lays it out; `unknown` is appended to
 // the header (fields of a newer CANN).
 std::string GeFile(const pb::DumpData& header, const std::string& payload, const std::string& unknown = "") {

@@ -22,7 +22,6 @@ using testing::RandomFloat32;
 using testing::MakeTensor;
 using testing::Values;
 
-
 // The message of the ait::Error that ApplyLayout(t, spec) throws ("" when it does not throw).
 std::string LayoutError(const Tensor& t, const std::string& spec) {
   try {

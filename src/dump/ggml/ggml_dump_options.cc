@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "ait/error.h"
@@ -36,13 +38,12 @@ DumperOptions ParseOptions(const std::string& json_text, const probe::EnvLookup&
     j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) throw Error("ggml dump configuration: not a JSON object");
   }
-  static const char* const kKeys[] = {"output_dir", "token_range", "tensor_part", "node_filter", "perturb", "device"};
+  static const std::vector<std::string> kKeys = {"output_dir", "token_range", "tensor_part", "node_filter", "perturb",
+                                                 "device"};
   for (const auto& item : j.items())
-    if (std::find_if(std::begin(kKeys), std::end(kKeys), [&](const char* k) { return item.key() == k; }) ==
-        std::end(kKeys))
-      throw Error(fmt::format("ggml dump configuration: unknown key '{}' (known: output_dir, token_range, tensor_part, "
-                              "node_filter, perturb, device)",
-                              item.key()));
+    if (std::find(kKeys.begin(), kKeys.end(), item.key()) == kKeys.end())
+      throw Error(fmt::format("ggml dump configuration: unknown key '{}' (known: {})", item.key(),
+                              fmt::join(kKeys, ", ")));
   // The keys given become the ATB_* variables they stand for; the others are read from `env`,
   // and the dump's defaults fill what neither sets.
   std::map<std::string, std::string> overlay;
